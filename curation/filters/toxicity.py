@@ -1,0 +1,367 @@
+"""Toxicity scoring and filtering with pluggable scorers.
+
+``Toxicity`` sets ``metadata["toxicity"]`` (a score in [0, 1]) and the signal ``toxicity.score`` on every
+live document; with ``action="drop"`` it drops documents scoring at or above ``threshold`` (reason
+``toxic``), with ``action="tag"`` it only records the score.
+
+Scorers (each has ``setup()`` and ``score(text) -> float``, pickles without its loaded state):
+
+* ``"wordlist"`` (:class:`WordListScorer`, the default; no download, no extra package): the LDNOOBW English
+  list shipped in ``curation/data/ldnoobw_en.txt`` (CC-BY-4.0). The score is a saturating function of the
+  bad-word ratio r = matched words / words: ``1 - 2 ** (-r / half_ratio)``, 0 for no match, 0.5 at
+  ``half_ratio`` (1 listed word per 100 words), 0.9 at 3.3x that. It measures obscenity/profanity, not
+  hate or harassment without swear words.
+* ``"fasttext"`` (:class:`FastTextScorer`): a fastText supervised classifier given by path (dolma's Jigsaw
+  approach, or a model from ``corpusmill train-classifier``); score = P(positive labels).
+* ``"profanity_check"`` (:class:`ProfanityCheckScorer`): alt-profanity-check's linear SVM (optional extra:
+  ``pip install alt-profanity-check==1.9.1 scikit-learn==1.9.1``).
+
+A scorer object with a ``score(text)`` method can also be passed directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from datatrove.data import Document
+
+from curation.document import signals
+from curation.stage import Filter
+
+_WS = re.compile(r"\s+")
+# words (keeping s&m, g-spot, don't together) and single symbols (emoji such as the middle finger)
+_TOKEN = re.compile(r"\w+(?:[&'’-]\w+)*|[^\w\s]")
+_PUNCT_SPLIT = re.compile(r"\w+|[^\w\s]")
+
+
+class Scorer(Protocol):
+    def setup(self) -> None: ...
+
+    def score(self, text: str) -> float: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# word list
+# --------------------------------------------------------------------------------------------------
+def read_wordlist(path: str | os.PathLike) -> list[str]:
+    """One term per line; blank lines and lines starting with ``#`` are skipped; lower-cased."""
+    terms = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            t = line.strip()
+            if t and not t.startswith("#"):
+                terms.append(t.lower())
+    return terms
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+class WordListScorer:
+    """Score = ``1 - 2 ** (-r / half_ratio)`` with r = words covered by listed terms / words.
+
+    Args:
+        path: one-term-per-line list; ``None`` = the packaged LDNOOBW English list.
+        half_ratio: bad-word ratio that scores 0.5 (default 0.01: one listed word per 100 words). A tweet
+            of 15 words with one match scores 0.99; a 1,000-word page with one match 0.07, with ten 0.5.
+        inflections: also match a word whose plural / -ed / -ing / -er form strips to a listed term
+            (``fucked`` -> ``fuck``); the LDNOOBW list has few inflected forms.
+    """
+
+    name = "wordlist"
+    SUFFIXES = ("s", "es", "ed", "ing", "er", "ers", "in")
+
+    def __init__(self, path: str | os.PathLike | None = None, half_ratio: float = 0.01, inflections: bool = True):
+        self.path = str(path) if path is not None else None
+        self.half_ratio = float(half_ratio)
+        self.inflections = inflections
+        self._single: frozenset[str] | None = None
+        self._phrases: dict[str, set[tuple[str, ...]]] | None = None
+        self._max_len = 1
+
+    def setup(self) -> None:
+        if self._single is not None:
+            return
+        if self.path is None:
+            from curation.assets import wordlist_path
+
+            path = wordlist_path("en")
+        else:
+            path = Path(self.path)
+        single, phrases = set(), {}
+        max_len = 1
+        for term in read_wordlist(path):
+            toks = tuple(tokenize(term))
+            if not toks:
+                continue
+            if len(toks) == 1:
+                single.add(toks[0])
+            else:
+                phrases.setdefault(toks[0], set()).add(toks)
+                max_len = max(max_len, len(toks))
+        self._single, self._phrases, self._max_len = frozenset(single), phrases, max_len
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_single"] = state["_phrases"] = None
+        return state
+
+    def _is_listed(self, tok: str) -> bool:
+        single = self._single
+        if tok in single:
+            return True
+        if self.inflections and len(tok) > 3:
+            for suf in self.SUFFIXES:
+                if tok.endswith(suf) and tok[: -len(suf)] in single:
+                    return True
+        return False
+
+    def counts(self, text: str) -> tuple[int, int]:
+        """(words covered by listed terms, words)."""
+        if self._single is None:
+            self.setup()
+        toks = tokenize(text)
+        n = len(toks)
+        hit = 0
+        i = 0
+        phrases = self._phrases
+        while i < n:
+            tok = toks[i]
+            matched = 0
+            starts = phrases.get(tok)
+            if starts:
+                for ph in starts:  # longest phrase wins
+                    L = len(ph)
+                    if L > matched and tuple(toks[i : i + L]) == ph:
+                        matched = L
+            if not matched and self._is_listed(tok):
+                matched = 1
+            if matched:
+                hit += matched
+                i += matched
+            else:
+                i += 1
+        return hit, n
+
+    def score_counts(self, hit: int, n: int) -> float:
+        if hit == 0 or n == 0:
+            return 0.0
+        return 1.0 - 2.0 ** (-(hit / n) / self.half_ratio)
+
+    def score(self, text: str) -> float:
+        return self.score_counts(*self.counts(text))
+
+
+# --------------------------------------------------------------------------------------------------
+# fastText classifier
+# --------------------------------------------------------------------------------------------------
+def prepare_text(text: str, *, lowercase: bool = True, split_punct: bool = True, max_chars: int | None = None) -> str:
+    """The text normalisation used both to train (``corpusmill train-classifier``) and to score: first
+    ``max_chars`` characters, lower-cased, punctuation split from words, one line."""
+    if max_chars:
+        text = text[:max_chars]
+    if lowercase:
+        text = text.lower()
+    if split_punct:
+        return " ".join(_PUNCT_SPLIT.findall(text))
+    return _WS.sub(" ", text).strip()
+
+
+def sidecar_path(model_path: str | os.PathLike) -> Path:
+    """``model.bin`` -> ``model.metrics.json`` (written by train-classifier: metrics + preprocessing)."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".metrics.json")
+
+
+class FastTextScorer:
+    """P(positive labels) from a fastText supervised classifier.
+
+    Args:
+        model_path: the ``.bin`` / ``.ftz`` model.
+        positive_labels: labels (with or without ``__label__``) whose probabilities are summed. Default: the
+            ``positive_label`` recorded by train-classifier next to the model, else ``("toxic",
+            "positive")`` (dolma's Jigsaw models use ``toxic`` / ``non_toxic``).
+        lowercase / split_punct: text preprocessing; default from the model's ``.metrics.json`` sidecar
+            when present (what it was trained with), else both on.
+        max_chars: score only the first this-many characters.
+    """
+
+    name = "fasttext"
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        positive_labels: Iterable[str] | str | None = None,
+        lowercase: bool | None = None,
+        split_punct: bool | None = None,
+        max_chars: int | None = 20_000,
+    ):
+        if model_path is None:
+            raise ValueError("the fasttext toxicity scorer needs model_path (a fastText classifier .bin/.ftz)")
+        self.model_path = str(model_path)
+        self.positive_labels = [positive_labels] if isinstance(positive_labels, str) else positive_labels
+        self.lowercase = lowercase
+        self.split_punct = split_punct
+        self.max_chars = max_chars
+        self._model = None
+        self._positive: frozenset[str] | None = None
+
+    def setup(self) -> None:
+        if self._model is not None:
+            return
+        if not Path(self.model_path).is_file():
+            raise FileNotFoundError(f"fastText toxicity model not found: {self.model_path}")
+        meta: dict[str, Any] = {}
+        sc = sidecar_path(self.model_path)
+        if sc.is_file():
+            meta = json.loads(sc.read_text()).get("preprocessing", {}) | {
+                "positive_label": json.loads(sc.read_text()).get("positive_label")
+            }
+        if self.lowercase is None:
+            self.lowercase = bool(meta.get("lowercase", True))
+        if self.split_punct is None:
+            self.split_punct = bool(meta.get("split_punct", True))
+        labels = self.positive_labels
+        if labels is None:
+            labels = [meta["positive_label"]] if meta.get("positive_label") else ["toxic", "positive"]
+        self._positive = frozenset("__label__" + lab.removeprefix("__label__") for lab in labels)
+
+        from curation.filters.language import load_fasttext_model
+
+        self._model = load_fasttext_model(self.model_path)
+        known = set(self._model.get_labels())
+        if not self._positive & known:
+            raise ValueError(
+                f"none of the positive labels {sorted(self._positive)} is a label of {self.model_path} "
+                f"({sorted(known)}); pass positive_labels"
+            )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None
+        return state
+
+    def score(self, text: str) -> float:
+        if self._model is None:
+            self.setup()
+        t = prepare_text(text, lowercase=self.lowercase, split_punct=self.split_punct, max_chars=self.max_chars)
+        if not t:
+            return 0.0
+        labels, probs = self._model.predict(t, k=-1)
+        p = sum(float(pr) for lab, pr in zip(labels, probs) if lab in self._positive)
+        return min(1.0, max(0.0, p))
+
+
+# --------------------------------------------------------------------------------------------------
+# alt-profanity-check
+# --------------------------------------------------------------------------------------------------
+class ProfanityCheckScorer:
+    """alt-profanity-check's probability (linear SVM on TF-IDF, MIT). Needs the optional packages
+    ``alt-profanity-check==1.9.1`` and ``scikit-learn==1.9.1`` (the pickled model needs that exact version).
+    Trained partly on the Davidson tweets: do not evaluate it on them."""
+
+    name = "profanity_check"
+
+    def __init__(self, max_chars: int | None = 20_000):
+        self.max_chars = max_chars
+        self._predict = None
+
+    def setup(self) -> None:
+        if self._predict is None:
+            try:
+                from profanity_check import predict_prob
+            except ImportError as e:
+                raise ImportError(
+                    "scorer 'profanity_check' needs `pip install alt-profanity-check==1.9.1 scikit-learn==1.9.1` "
+                    "(or `pip install corpusmill[toxicity]`)"
+                ) from e
+            self._predict = predict_prob
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_predict"] = None
+        return state
+
+    def score(self, text: str) -> float:
+        if self._predict is None:
+            self.setup()
+        if self.max_chars:
+            text = text[: self.max_chars]
+        return float(self._predict([text])[0])
+
+    def score_many(self, texts: list[str]) -> list[float]:
+        if self._predict is None:
+            self.setup()
+        if self.max_chars:
+            texts = [t[: self.max_chars] for t in texts]
+        return [float(x) for x in self._predict(texts)]
+
+
+SCORERS = {"wordlist": WordListScorer, "fasttext": FastTextScorer, "profanity_check": ProfanityCheckScorer}
+
+
+def make_scorer(scorer: str | Scorer = "wordlist", **kwargs: Any) -> Scorer:
+    if not isinstance(scorer, str):
+        return scorer
+    try:
+        cls = SCORERS[scorer]
+    except KeyError:
+        raise ValueError(f"unknown toxicity scorer {scorer!r}; choose one of {sorted(SCORERS)}") from None
+    return cls(**kwargs)
+
+
+class Toxicity(Filter):
+    """Score toxicity; drop (``action="drop"``) or only tag (``action="tag"``) documents.
+
+    Args:
+        scorer: ``"wordlist"`` (default, offline), ``"fasttext"`` (needs ``model_path``),
+            ``"profanity_check"``, or a scorer object with ``score(text)``.
+        threshold: drop when score >= threshold (0.5).
+        action: ``"drop"`` or ``"tag"``.
+        model_path / positive_labels: for the fasttext scorer.
+        wordlist_path / half_ratio: for the wordlist scorer.
+        scorer_kwargs: any other scorer argument.
+    """
+
+    name = "toxicity"
+
+    def __init__(
+        self,
+        scorer: str | Scorer = "wordlist",
+        threshold: float = 0.5,
+        action: str = "drop",
+        model_path: str | os.PathLike | None = None,
+        positive_labels: Iterable[str] | str | None = None,
+        wordlist_path: str | os.PathLike | None = None,
+        half_ratio: float | None = None,
+        **scorer_kwargs: Any,
+    ):
+        if action not in ("drop", "tag"):
+            raise ValueError(f"action must be 'drop' or 'tag', not {action!r}")
+        kwargs = dict(scorer_kwargs)
+        if scorer == "fasttext":
+            kwargs.update(model_path=model_path, positive_labels=positive_labels)
+        elif scorer == "wordlist":
+            kwargs["path"] = wordlist_path
+            if half_ratio is not None:
+                kwargs["half_ratio"] = half_ratio
+        self.scorer = make_scorer(scorer, **kwargs)
+        self.threshold = float(threshold)
+        self.action = action
+
+    def setup(self) -> None:
+        self.scorer.setup()
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        s = float(self.scorer.score(doc.text))
+        doc.metadata["toxicity"] = s
+        signals(doc)["toxicity.score"] = s
+        if self.action == "drop" and s >= self.threshold:
+            return False, "toxic"
+        return True

@@ -1,0 +1,53 @@
+"""Stage names used in recipes -> the classes that implement them.
+
+Imports are lazy (``module:Class`` strings) so that loading a recipe does not import every model
+library. The dedup stages are not per-document stages: the engines split the pipeline around them
+(see :mod:`pipelines.datatrove_engine`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+STAGES: dict[str, str] = {
+    "extract": "curation.extract:Extract",
+    "language_id": "curation.filters.language:LanguageID",
+    "gopher_repetition": "curation.filters.gopher_repetition:GopherRepetition",
+    "gopher_quality": "curation.filters.gopher_quality:GopherQuality",
+    "c4": "curation.filters.c4:C4Quality",
+    "fineweb": "curation.filters.fineweb:FineWebQuality",
+    "stop_words": "curation.filters.stop_words:StopWords",
+    "token_ratio": "curation.filters.token_ratio:TokenToWordRatio",
+    "toxicity": "curation.filters.toxicity:Toxicity",
+    "exact_dedup": "curation.dedup.config:ExactDedupConfig",
+    "minhash_dedup": "curation.dedup.config:MinhashDedupConfig",
+}
+
+DEDUP_STAGES = frozenset({"exact_dedup", "minhash_dedup"})
+
+
+def stage_class(name: str) -> type:
+    try:
+        target = STAGES[name]
+    except KeyError:
+        raise KeyError(f"unknown stage {name!r}; known: {', '.join(sorted(STAGES))}") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def validate_params(name: str, params: dict[str, Any]) -> None:
+    """Raise TypeError naming any parameter the stage's constructor does not take."""
+    cls = stage_class(name)
+    sig = inspect.signature(cls.__init__)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    allowed = {n for n in sig.parameters if n != "self"}
+    for k in params:
+        if k not in allowed:
+            raise TypeError(f"unknown parameter {k!r} (allowed: {', '.join(sorted(allowed)) or 'none'})")
+
+
+def build_stage(name: str, params: dict[str, Any] | None = None):
+    return stage_class(name)(**(params or {}))

@@ -1,0 +1,69 @@
+"""``corpusmill curate RECIPE`` and ``corpusmill demo``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+log = logging.getLogger("corpusmill")
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("curate", help="run a curation recipe (YAML) end to end")
+    p.add_argument("recipe", help="recipe file, e.g. examples/mixed.yaml")
+    p.add_argument("--engine", choices=["datatrove", "beam"], default="datatrove")
+    p.add_argument("--executor", choices=["local", "ray", "slurm"], help="datatrove executor (default: the recipe's)")
+    p.add_argument("--tasks", type=int, help="number of tasks (input shards are dealt round-robin)")
+    p.add_argument("--workers", type=int, help="tasks running at once")
+    p.add_argument("--output", "-o", help="output directory (default: the recipe's output.dir)")
+    p.add_argument("--data-root", help="directory the recipe's relative input paths resolve against")
+    p.add_argument("--overwrite", action="store_true", help="delete the output directory first")
+    p.add_argument("--slurm-dry-run", action="store_true", default=None,
+                   help="write the sbatch script without submitting (automatic when sbatch is not installed)")
+    p.set_defaults(func=cmd_curate)
+
+    d = sub.add_parser("demo", help="the whole path on a real sample: curate -> tokenizer -> pack -> train -> stats")
+    d.add_argument("--input", help="directory of raw shards (default: ../shared/data when it exists)")
+    d.add_argument("--out", default="runs/demo", help="where everything is written (default: runs/demo)")
+    d.add_argument("--recipe", help="curation recipe (default: examples/default.yaml)")
+    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--overwrite", action="store_true")
+    d.add_argument("--train-steps", type=int, default=300)
+    d.set_defaults(func=cmd_demo)
+
+
+def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> int:
+    from curation.accounting import AccountingError
+    from pipelines.recipe import RecipeError, load_recipe
+    from pipelines.summary import print_summary
+
+    overrides = dict(
+        data_root=args.data_root, output_dir=args.output, executor=args.executor, tasks=args.tasks, workers=args.workers
+    )
+    try:
+        recipe = load_recipe(args.recipe, overrides)
+        if args.engine == "beam":
+            from pipelines.beam_engine import run_recipe_beam
+
+            summary = run_recipe_beam(recipe, beam_args=getattr(args, "beam_args", []), overwrite=args.overwrite)
+        else:
+            from pipelines.datatrove_engine import run_recipe
+
+            summary = run_recipe(recipe, overwrite=args.overwrite, slurm_dry_run=args.slurm_dry_run)
+    except (RecipeError, AccountingError) as e:
+        print(f"corpusmill curate: error: {e}", file=sys.stderr)
+        return 2
+    if "totals" in summary:
+        print_summary(summary["output_dir"], summary["totals"])
+        print(f"\nfinished in {summary['seconds']:.1f} s; summary in {summary['output_dir']}/run.json")
+    else:
+        for s in summary.get("launch_scripts") or []:
+            print(f"slurm launch script: {s}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(args)

@@ -1,0 +1,186 @@
+"""datatrove PipelineSteps around corpusmill's engine-agnostic pieces.
+
+- :class:`ShardReaderStep` reads this task's share of the shards with our readers (round-robin by
+  rank), skipping shards whose manifest already exists for the same recipe (resume), and reports
+  progress;
+- :class:`StageStep` runs one curation stage (a Filter or a Transform) on every document;
+- :class:`SinkStep` writes Parquet and the per-shard manifest through :class:`ShardSink`.
+
+Each is an ordinary datatrove step: put datatrove's own steps between them if you like (they see
+rejected documents too; ours skip them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import fsspec
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curation.accounting import ShardSink, shard_done
+from curation.document import EVENT, SHARD_END, STATUS, is_alive, new_document, reject
+from curation.readers import get_reader
+from curation.registry import build_stage
+from curation.stage import apply_stage
+from pipelines.inputs import Shard
+from pipelines.progress import Progress
+
+log = logging.getLogger("corpusmill")
+
+
+class _CountingReader:
+    """Wraps a raw file object to know how many bytes were consumed (for progress)."""
+
+    def __init__(self, fh) -> None:
+        self._fh = fh
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        b = self._fh.read(n)
+        self.pos += len(b)
+        return b
+
+    def readinto(self, buf) -> int:
+        n = self._fh.readinto(buf)
+        self.pos += n or 0
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def read_shard(shard: Shard, progress: Progress | None = None) -> DocumentsPipeline:
+    """All records of one shard as Documents, ending with an enriched shard-end event. Never raises."""
+    started = time.time()
+    reader = get_reader(shard.reader, **shard.options)
+    n_since = 0
+    counting = None
+    try:
+        fh = fsspec.open(shard.path, "rb").open()
+    except Exception as e:  # unreadable file: one errored record, so it shows in the accounting
+        log.warning("cannot open %s: %r", shard.path, e)
+        doc = new_document("", shard.source_file, 0, source_kind=reader.source_kind)
+        yield reject(doc, "read", "unreadable_file", error=repr(e)[:2000])
+        docs = iter([Document(text="", id=f"{shard.source_file}#end", metadata={EVENT: SHARD_END, "source_file": shard.source_file, "read": 1})])
+    else:
+        counting = _CountingReader(fh)
+        docs = reader.documents(counting, shard.path, shard.source_file)
+    try:
+        for doc in docs:
+            if doc.metadata.get(EVENT) == SHARD_END:
+                doc.metadata.update(
+                    input_path=shard.path,
+                    reader=shard.reader,
+                    source_kind=reader.source_kind,
+                    input_bytes=shard.size,
+                    started_at=started,
+                    stage_seconds={"read": time.time() - started},
+                )
+            elif progress is not None:
+                n_since += 1
+                if n_since >= 64:
+                    progress.update(n_since, counting.pos if counting else 0)
+                    n_since = 0
+            yield doc
+    finally:
+        if counting is not None:
+            counting.close()
+    if progress is not None:
+        progress.update(n_since, 0)
+        progress.shard_finished(shard.size)
+
+
+class ShardReaderStep(PipelineStep):
+    name = "corpusmill reader"
+    type = "📖 - READER"
+
+    def __init__(self, shards: list[Shard], output_dir: str, recipe_hash: str, skip_done: bool = True) -> None:
+        super().__init__()
+        self.shards = shards
+        self.output_dir = output_dir
+        self.recipe_hash = recipe_hash
+        self.skip_done = skip_done
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        mine = self.shards[rank::world_size]
+        todo = [s for s in mine if not (self.skip_done and shard_done(self.output_dir, s.source_file, self.recipe_hash))]
+        if len(todo) < len(mine):
+            log.info("task %d: %d of its %d shards already done (manifest present), skipping them", rank, len(mine) - len(todo), len(mine))
+        sizes = [s.size for s in todo]
+        progress = Progress(f"task {rank}", sum(sizes) if all(x is not None for x in sizes) else None, len(todo))
+        for shard in todo:
+            for doc in read_shard(shard, progress):
+                if is_alive(doc):
+                    self.stat_update("documents")
+                elif STATUS in doc.metadata:
+                    self.stat_update(f"read_{doc.metadata[STATUS]}")
+                yield doc
+
+
+class StageStep(PipelineStep):
+    """One curation stage (see :mod:`curation.registry`) as a datatrove step."""
+
+    type = "🔻 - STAGE"
+
+    def __init__(self, stage: str, params: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.stage_name = stage
+        self.params = dict(params or {})
+        self.name = stage
+        self._stage = None
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if self._stage is None:
+            self._stage = build_stage(self.stage_name, self.params)
+            self._stage.setup()
+        stage = self._stage
+        seconds: dict[str, float] = {}
+        for doc in data:
+            md = doc.metadata
+            if md.get(EVENT) == SHARD_END:
+                sf = md["source_file"]
+                md.setdefault("stage_seconds", {})[self.stage_name] = seconds.pop(sf, 0.0)
+                yield doc
+                continue
+            if is_alive(doc):
+                t0 = time.perf_counter()
+                with self.track_time():
+                    apply_stage(stage, doc)
+                seconds[md["source_file"]] = seconds.get(md["source_file"], 0.0) + time.perf_counter() - t0
+                self.stat_update("dropped" if STATUS in md else "kept")
+            yield doc
+
+
+class SinkStep(PipelineStep):
+    name = "corpusmill sink"
+    type = "💽 - WRITER"
+
+    def __init__(self, output_dir: str, engine: str = "datatrove", recipe_hash: str = "", **sink_options: Any) -> None:
+        super().__init__()
+        self.output_dir = output_dir
+        self.engine = engine
+        self.recipe_hash = recipe_hash
+        self.sink_options = sink_options
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        sink = ShardSink(self.output_dir, engine=self.engine, recipe_hash=self.recipe_hash, **self.sink_options)
+        for doc in data:
+            with self.track_time():
+                row = sink.consume(doc)
+            if row is not None:
+                self.stat_update("shards")
+                self.stat_update("kept", value=row["kept"])
+                self.stat_update("dropped", value=row["dropped"])
+                self.stat_update("errored", value=row["errored"])
+                log.info(
+                    "shard done: %s read=%d kept=%d dropped=%d errored=%d",
+                    row["shard"], row["read"], row["kept"], row["dropped"], row["errored"],
+                )
+            elif STATUS not in doc.metadata and EVENT not in doc.metadata:
+                yield doc
+        sink.close()

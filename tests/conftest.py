@@ -1,0 +1,38 @@
+"""Shared test fixtures.
+
+Tests read the real shared data in place: ``../shared/data`` from the repo root, or the directory
+named by ``CORPUSMILL_SHARED_DATA``. Nothing of it is copied into the repo.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("CORPUSMILL_SHARED_DATA")
+    return Path(env) if env else (REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if not d.is_dir():
+        pytest.fail(f"shared test data not found at {d}; set CORPUSMILL_SHARED_DATA")
+    return d
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _keep_tools_out_of_home(tmp_path_factory):
+    """Point the caches tools write to by default at a temporary folder, and stay offline."""
+    tmp = tmp_path_factory.mktemp("home-caches")
+    for var, sub in [("HF_HOME", "hf"), ("RAY_TMPDIR", "ray"), ("TLDEXTRACT_CACHE", "tld")]:
+        os.environ.setdefault(var, str(tmp / sub))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    yield
