@@ -21,7 +21,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="delete the output directory first")
     p.add_argument("--slurm-dry-run", action="store_true", default=None,
                    help="write the sbatch script without submitting (automatic when sbatch is not installed)")
-    p.set_defaults(func=cmd_curate)
+    p.set_defaults(func=cmd_curate, accepts_extra_args=True)  # other flags go to Beam (--runner ...)
 
     d = sub.add_parser("demo", help="the whole path on a real sample: curate -> tokenizer -> pack -> train -> stats")
     d.add_argument("--input", help="directory of raw shards (default: ../shared/data when it exists)")
@@ -46,8 +46,10 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
         if args.engine == "beam":
             from pipelines.beam_engine import run_recipe_beam
 
-            summary = run_recipe_beam(recipe, beam_args=getattr(args, "beam_args", []), overwrite=args.overwrite)
+            summary = run_recipe_beam(recipe, beam_args=getattr(args, "extra_args", []), overwrite=args.overwrite)
         else:
+            if getattr(args, "extra_args", None):
+                raise RecipeError(f"unrecognized arguments for the datatrove engine: {' '.join(args.extra_args)}")
             from pipelines.datatrove_engine import run_recipe
 
             summary = run_recipe(recipe, overwrite=args.overwrite, slurm_dry_run=args.slurm_dry_run)
