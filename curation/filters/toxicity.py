@@ -71,11 +71,17 @@ class WordListScorer:
         half_ratio: bad-word ratio that scores 0.5 (default 0.01: one listed word per 100 words). A tweet
             of 15 words with one match scores 0.99; a 1,000-word page with one match 0.07, with ten 0.5.
         inflections: also match a word whose plural / -ed / -ing / -er form strips to a listed term
-            (``fucked`` -> ``fuck``); the LDNOOBW list has few inflected forms.
+            (``fucked`` -> ``fuck``, ``niggas`` -> ``nigga``); the LDNOOBW list has few inflected forms.
+            A short exception list keeps ``butter``, ``spices``, ``cocker`` ... out.
     """
 
     name = "wordlist"
-    SUFFIXES = ("s", "es", "ed", "ing", "er", "ers", "in")
+    SUFFIXES = ("s", "es", "ed", "ing", "er", "ers")
+    # ordinary words that a suffix strips to a listed term (seen in the shared web and tweet samples)
+    NOT_INFLECTIONS = frozenset(
+        "butter butters buttered buttering cocker cockers spiced spices spicer titer titers "
+        "snatched snatching snatcher snatchers sexes sexed".split()
+    )
 
     def __init__(self, path: str | os.PathLike | None = None, half_ratio: float = 0.01, inflections: bool = True):
         self.path = str(path) if path is not None else None
@@ -116,7 +122,7 @@ class WordListScorer:
         single = self._single
         if tok in single:
             return True
-        if self.inflections and len(tok) > 3:
+        if self.inflections and len(tok) > 3 and tok not in self.NOT_INFLECTIONS:
             for suf in self.SUFFIXES:
                 if tok.endswith(suf) and tok[: -len(suf)] in single:
                     return True
@@ -220,9 +226,9 @@ class FastTextScorer:
         meta: dict[str, Any] = {}
         sc = sidecar_path(self.model_path)
         if sc.is_file():
-            meta = json.loads(sc.read_text()).get("preprocessing", {}) | {
-                "positive_label": json.loads(sc.read_text()).get("positive_label")
-            }
+            side = json.loads(sc.read_text())
+            meta = dict(side.get("preprocessing") or {})
+            meta["positive_label"] = side.get("positive_label")
         if self.lowercase is None:
             self.lowercase = bool(meta.get("lowercase", True))
         if self.split_punct is None:
