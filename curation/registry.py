@@ -41,12 +41,16 @@ def validate_params(name: str, params: dict[str, Any]) -> None:
     """Raise TypeError naming any parameter the stage's constructor does not take."""
     cls = stage_class(name)
     sig = inspect.signature(cls.__init__)
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        return
-    allowed = {n for n in sig.parameters if n != "self"}
-    for k in params:
-        if k not in allowed:
-            raise TypeError(f"unknown parameter {k!r} (allowed: {', '.join(sorted(allowed)) or 'none'})")
+    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        allowed = {n for n in sig.parameters if n != "self"}
+        for k in params:
+            if k not in allowed:
+                raise TypeError(f"unknown parameter {k!r} (allowed: {', '.join(sorted(allowed)) or 'none'})")
+    # constructors are cheap (models load in setup()), so build one to let it check values and options
+    try:
+        cls(**params)
+    except (TypeError, ValueError) as e:
+        raise TypeError(str(e)) from None
 
 
 def build_stage(name: str, params: dict[str, Any] | None = None):

@@ -82,10 +82,10 @@ class StageStep(PipelineStep):
     type = "🔻 - STAGE"
 
     def __init__(self, stage: str, params: dict[str, Any] | None = None) -> None:
+        self.name = stage  # before super().__init__(), which names the step's stats after it
         super().__init__()
         self.stage_name = stage
         self.params = dict(params or {})
-        self.name = stage
         self._stage = None
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

@@ -7,6 +7,7 @@ named by ``CORPUSMILL_SHARED_DATA``. Nothing of it is copied into the repo.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,10 @@ def shared_data() -> Path:
 def _keep_tools_out_of_home(tmp_path_factory):
     """Point the caches tools write to by default at a temporary folder, and stay offline."""
     tmp = tmp_path_factory.mktemp("home-caches")
-    for var, sub in [("HF_HOME", "hf"), ("RAY_TMPDIR", "ray"), ("TLDEXTRACT_CACHE", "tld")]:
+    for var, sub in [("HF_HOME", "hf"), ("TLDEXTRACT_CACHE", "tld")]:
         os.environ.setdefault(var, str(tmp / sub))
+    # Ray's socket paths must stay under 107 bytes: a short folder of its own
+    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="cmray-", dir="/tmp"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     yield

@@ -43,10 +43,12 @@ _EXTENSIONS: dict[str, Compression] = {
 class CorruptInput(Exception):
     """Compressed input that cannot be decompressed further. ``kind`` is the drop reason."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, head: bytes = b"") -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        #: what could still be decoded from the start of the damaged unit (lets a reader name the record)
+        self.head = head
 
 
 def compression_of(path: str) -> Compression | None:
@@ -56,14 +58,6 @@ def compression_of(path: str) -> Compression | None:
         if name.endswith(ext):
             return comp
     return None
-
-
-def strip_compression_ext(path: str) -> str:
-    """``a.jsonl.gz`` -> ``a.jsonl`` (to look at the inner extension)."""
-    comp = compression_of(path)
-    if comp is None:
-        return path
-    return path[: path.lower().rfind(".")]
 
 
 def _translate(comp: str, e: BaseException) -> CorruptInput:
@@ -149,8 +143,9 @@ def open_binary(raw: BinaryIO, path: str, compression: Compression | None | Lite
     if comp is None:
         return io.BufferedReader(_Passthrough(raw), READ_SIZE)
     if comp == "gzip":
-        inner = _Guarded(gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", (OSError, EOFError, zlib.error))
+        inner = _Guarded(gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", (gzip.BadGzipFile, EOFError, zlib.error))
     elif comp == "bz2":
+        # bz2 reports bad data as a plain OSError("Invalid data stream")
         inner = _Guarded(bz2.BZ2File(raw, mode="rb"), "bz2", (OSError, EOFError, ValueError))
     elif comp == "zstd":
         inner = _ZstdReader(raw)
@@ -186,4 +181,4 @@ class _Passthrough(io.RawIOBase):
         return n
 
 
-__all__ = ["CorruptInput", "compression_of", "strip_compression_ext", "open_binary", "open_text", "READ_SIZE"]
+__all__ = ["CorruptInput", "compression_of", "open_binary", "open_text", "READ_SIZE"]
