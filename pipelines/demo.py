@@ -63,7 +63,8 @@ def run_demo(args: argparse.Namespace) -> int:
         tok = out / "tokenizer"
         shards = out / "shards"
         _cli(["train-tokenizer", "--input", f"{curated}/curated/*.parquet", "--vocab-size", "4096", "--out", str(tok)])
-        _cli(["pack", "--tokenizer", str(tok), "--input", f"{curated}/curated/*.parquet", "--out", str(shards)])
+        _cli(["pack", "--tokenizer", str(tok), "--input", f"{curated}/curated/*.parquet", "--out", str(shards),
+              "--val-fraction", "0.05", "--seq-len", "128"])
         outputs.update({"tokenizer": tok, "token shards": shards})
         if _have("trainer.cli"):
             model = out / "model"
