@@ -1,0 +1,65 @@
+"""Recipe-facing parameters of the two dedup stages, turned into one :class:`DedupConfig`.
+
+```yaml
+stages:
+  - stage: exact_dedup        # hash of the normalised text (or the raw text: mode: raw)
+    mode: normalized
+  - stage: minhash_dedup      # word 5-grams, 14 bands x 8 rows (FineWeb) ...
+    n_grams: 5
+    num_bands: 14
+    rows_per_band: 8
+    seed: 1
+  # ... or bands/rows chosen by datasketch's optimiser for a Jaccard threshold:
+  # - stage: minhash_dedup
+  #   threshold: 0.8
+  #   num_perm: 128
+```
+"""
+
+from __future__ import annotations
+
+from curation.dedup.exact import EXACT_MODES
+from curation.dedup.lsh import DedupConfig
+from curation.dedup.minhash import MinHashConfig
+
+
+class ExactDedupConfig:
+    name = "exact_dedup"
+
+    def __init__(self, mode: str = "normalized") -> None:
+        if mode not in EXACT_MODES:
+            raise ValueError(f"mode must be one of {', '.join(EXACT_MODES)}, got {mode!r}")
+        self.mode = mode
+
+
+class MinhashDedupConfig:
+    name = "minhash_dedup"
+
+    def __init__(
+        self,
+        n_grams: int = 5,
+        num_bands: int | None = None,
+        rows_per_band: int | None = None,
+        seed: int = 1,
+        threshold: float | None = None,
+        num_perm: int = 112,
+    ) -> None:
+        if threshold is not None:
+            if num_bands is not None or rows_per_band is not None:
+                raise ValueError("give either threshold (and num_perm) or num_bands and rows_per_band, not both")
+            if not 0.0 < threshold < 1.0:
+                raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+            self.minhash = MinHashConfig.for_threshold(threshold, num_perm, n_grams=n_grams, seed=seed)
+        else:
+            self.minhash = MinHashConfig(n_grams=n_grams, num_bands=num_bands or 14, rows_per_band=rows_per_band or 8, seed=seed)
+
+
+def dedup_config(stages: list) -> DedupConfig:
+    """One DedupConfig from the recipe's dedup stage specs (``StageSpec`` with ``.stage``/``.params``)."""
+    exact = [ExactDedupConfig(**s.params) for s in stages if s.stage == "exact_dedup"]
+    mh = [MinhashDedupConfig(**s.params) for s in stages if s.stage == "minhash_dedup"]
+    return DedupConfig(
+        minhash=mh[0].minhash if mh else None,
+        exact=bool(exact),
+        exact_mode=exact[0].mode if exact else "normalized",
+    )
