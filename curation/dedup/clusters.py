@@ -1,0 +1,390 @@
+"""Cluster phase: candidate edges -> connected components -> one survivor per cluster.
+
+Input: the edge files of the bucket phase (``WORK/edges/*.bin``), exact-key edges and MinHash band
+edges apart. Two clusterings are computed over the same documents:
+
+- *exact clusters*: connected components of the exact-key edges;
+- *dedup clusters*: connected components of all edges (exact and MinHash). An exact cluster always
+  lies inside one dedup cluster.
+
+Survivor rule (engine-, task- and order-independent): in every cluster the survivor is the member
+with the smallest ``(source_file, position, id)``, i.e. the first copy in corpus order (shards by
+their relative path, records by their ordinal in the shard; a missing source_file counts as ``""``,
+a missing position as -1; the id breaks the remaining ties). Each member gets
+
+- ``cluster``: the dedup cluster's survivor id (the survivor's own id for the survivor),
+  ``cluster_size``: the dedup cluster's size (>= 2);
+- ``verdict``: ``"keep"`` for the dedup survivor; ``"exact_duplicate"`` for a document that is not the
+  survivor of its exact cluster; ``"near_duplicate"`` for the others (exact survivors that MinHash
+  merged into a cluster with a smaller survivor).
+
+Documents in no cluster are not in the table (cluster null, size 1).
+
+Output: ``WORK/clusters/part-{p:05d}.parquet`` (:data:`MAPPING_SCHEMA`), partitioned by
+``xxh3_64(source_file) % partitions`` so that the marker needs, for the documents of one shard, only
+one partition in memory; ``WORK/clusters/_meta.json`` is written last (partitions + counts).
+
+Memory: the cluster task holds the unique edges and the documents that have at least one edge, i.e.
+O(#edges + #documents in duplicate clusters), never the whole corpus; doc identities are read
+back from the per-task doc tables in batches. Components come from scipy's
+``connected_components`` (C) when scipy is importable (datasketch depends on it), otherwise from
+:class:`UnionFind` (pure Python, same components).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+
+from curation.dedup.lsh import (
+    DOCS_SCHEMA,
+    EDGE,
+    _tmp_name,
+    atomic_write_json,
+    check_signatures_complete,
+    read_json,
+)
+from curation.dedup.normalize import sorted_unique
+
+__all__ = [
+    "UnionFind",
+    "connected_components",
+    "cluster_table",
+    "build_clusters",
+    "ClusterLookup",
+    "ClusterInfo",
+    "MAPPING_SCHEMA",
+    "KEEP",
+    "EXACT_DUPLICATE",
+    "NEAR_DUPLICATE",
+    "partition_of",
+]
+
+KEEP = "keep"
+EXACT_DUPLICATE = "exact_duplicate"
+NEAR_DUPLICATE = "near_duplicate"
+
+MAPPING_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source_file", pa.string()),
+        pa.field("position", pa.int64()),
+        pa.field("cluster", pa.string(), nullable=False),
+        pa.field("cluster_size", pa.int64(), nullable=False),
+        pa.field("exact_cluster", pa.string(), nullable=False),
+        pa.field("exact_cluster_size", pa.int64(), nullable=False),
+        pa.field("verdict", pa.string(), nullable=False),
+    ]
+)
+
+
+class UnionFind:
+    """Disjoint sets over arbitrary hashable items (union by size, path halving)."""
+
+    def __init__(self) -> None:
+        self.parent: dict = {}
+        self.size: dict = {}
+
+    def find(self, x):
+        parent = self.parent
+        if x not in parent:
+            parent[x] = x
+            self.size[x] = 1
+            return x
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a, b) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size.pop(rb)
+
+    def components(self) -> dict:
+        """item -> root"""
+        return {x: self.find(x) for x in list(self.parent)}
+
+
+def _unique_edges(edges: np.ndarray) -> np.ndarray:
+    """(E, 2) uint64 with a < b, sorted, without repeats (the same pair is found by several bands)."""
+    if edges.size == 0:
+        return np.empty((0, 2), dtype=np.uint64)
+    e = np.ascontiguousarray(edges, dtype=np.uint64).reshape(-1, 2)
+    e = np.sort(e, axis=1)
+    order = np.lexsort((e[:, 1], e[:, 0]))
+    e = e[order]
+    keep = np.ones(len(e), dtype=bool)
+    keep[1:] = (e[1:, 0] != e[:-1, 0]) | (e[1:, 1] != e[:-1, 1])
+    return e[keep]
+
+
+def connected_components(
+    edges: np.ndarray, nodes: np.ndarray | None = None, *, use_scipy: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Components of an undirected graph given as (E, 2) uint64 edges.
+
+    Returns ``(nodes, labels)``: the sorted node keys (``nodes`` if given, else every key that
+    appears in an edge) and an int64 component label per node (labels are arbitrary but equal
+    within a component)."""
+    e = np.ascontiguousarray(edges, dtype=np.uint64).reshape(-1, 2)
+    if nodes is None:
+        nodes = sorted_unique(e.ravel().copy())
+    else:
+        nodes = np.asarray(nodes, dtype=np.uint64)
+    n = nodes.size
+    if n == 0:
+        return nodes, np.empty(0, dtype=np.int64)
+    ia = np.searchsorted(nodes, e[:, 0])
+    ib = np.searchsorted(nodes, e[:, 1])
+    if use_scipy:
+        try:
+            from scipy.sparse import coo_matrix
+            from scipy.sparse.csgraph import connected_components as _cc
+        except ImportError:  # pragma: no cover - scipy comes with datasketch
+            use_scipy = False
+    if use_scipy:
+        g = coo_matrix((np.ones(ia.size, dtype=np.int8), (ia, ib)), shape=(n, n))
+        _, labels = _cc(g, directed=False)
+        return nodes, labels.astype(np.int64)
+    uf = UnionFind()
+    for a, b in zip(ia.tolist(), ib.tolist()):
+        uf.union(a, b)
+    labels = np.array([uf.find(i) for i in range(n)], dtype=np.int64)
+    return nodes, labels
+
+
+def _survivor_groups(labels: np.ndarray, sf: list, pos: list, ids: list) -> tuple[np.ndarray, np.ndarray]:
+    """For each row: the row index of its group's survivor and the group's size."""
+    n = labels.size
+    t = pa.table(
+        {
+            "label": pa.array(labels, type=pa.int64()),
+            "sf": pa.array(["" if s is None else s for s in sf], type=pa.string()),
+            "pos": pa.array([-1 if p is None else p for p in pos], type=pa.int64()),
+            "id": pa.array(ids, type=pa.string()),
+            "row": pa.array(np.arange(n, dtype=np.int64)),
+        }
+    )
+    order = pc.sort_indices(
+        t, sort_keys=[("label", "ascending"), ("sf", "ascending"), ("pos", "ascending"), ("id", "ascending")]
+    )
+    rows = t["row"].take(order).to_numpy()
+    lab = labels[rows]
+    first = np.ones(n, dtype=bool)
+    first[1:] = lab[1:] != lab[:-1]
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, n))
+    surv_sorted = np.repeat(rows[starts], sizes)
+    size_sorted = np.repeat(sizes, sizes)
+    survivor = np.empty(n, dtype=np.int64)
+    size = np.empty(n, dtype=np.int64)
+    survivor[rows] = surv_sorted
+    size[rows] = size_sorted
+    return survivor, size
+
+
+def cluster_table(
+    identities: pa.Table,
+    near_edges: np.ndarray,
+    exact_edges: np.ndarray,
+    *,
+    use_scipy: bool = True,
+) -> pa.Table:
+    """The mapping (:data:`MAPPING_SCHEMA`) for every document that has at least one edge.
+
+    ``identities``: columns ``key`` (uint64), ``id``, ``source_file``, ``position`` for (at least)
+    every key in the edges. ``near_edges`` / ``exact_edges``: (E, 2) uint64 key pairs. Engine-agnostic:
+    a Beam pipeline can call it with edges and identities collected after its GroupByKey."""
+    near = _unique_edges(near_edges)
+    exact = _unique_edges(exact_edges)
+    all_edges = _unique_edges(np.concatenate([near, exact])) if near.size and exact.size else (near if near.size else exact)
+    nodes, labels = connected_components(all_edges, use_scipy=use_scipy)
+    if nodes.size == 0:
+        return MAPPING_SCHEMA.empty_table()
+    _, exact_labels = connected_components(exact, nodes=nodes, use_scipy=use_scipy)
+
+    keys = identities["key"].to_numpy().astype(np.uint64, copy=False)
+    order = np.argsort(keys, kind="stable")
+    pos_in_ident = np.searchsorted(keys, nodes, sorter=order)
+    if (pos_in_ident >= keys.size).any() or (keys[order[np.minimum(pos_in_ident, keys.size - 1)]] != nodes).any():
+        raise ValueError("cluster_table: some edge keys have no identity")
+    take = order[pos_in_ident]
+    ident = identities.take(pa.array(take))
+    ids = ident["id"].to_pylist()
+    sf = ident["source_file"].to_pylist()
+    pos = ident["position"].to_pylist()
+
+    surv, size = _survivor_groups(labels, sf, pos, ids)
+    esurv, esize = _survivor_groups(exact_labels, sf, pos, ids)
+    rows = np.arange(nodes.size)
+    verdict = np.where(surv == rows, KEEP, np.where(esurv != rows, EXACT_DUPLICATE, NEAR_DUPLICATE))
+    ids_arr = np.array(ids, dtype=object)
+    return pa.table(
+        {
+            "id": pa.array(ids, type=pa.string()),
+            "source_file": pa.array(sf, type=pa.string()),
+            "position": pa.array(pos, type=pa.int64()),
+            "cluster": pa.array(ids_arr[surv].tolist(), type=pa.string()),
+            "cluster_size": pa.array(size, type=pa.int64()),
+            "exact_cluster": pa.array(ids_arr[esurv].tolist(), type=pa.string()),
+            "exact_cluster_size": pa.array(esize, type=pa.int64()),
+            "verdict": pa.array(verdict.tolist(), type=pa.string()),
+        },
+        schema=MAPPING_SCHEMA,
+    )
+
+
+def partition_of(source_file: str | None, partitions: int) -> int:
+    if partitions <= 1:
+        return 0
+    return xxhash.xxh3_64_intdigest((source_file or "").encode("utf-8", "surrogatepass")) % partitions
+
+
+# --- the cluster phase on a work directory -----------------------------------------------------------
+
+
+def _read_edges(paths: Iterable[Path]) -> np.ndarray:
+    """Unique edges of several edge files, deduplicated file by file (the bands of a cluster mostly
+    repeat the same pairs), so the transient memory stays near the number of unique edges."""
+    acc = np.empty((0, 2), dtype=np.uint64)
+    for p in paths:
+        if not p.stat().st_size:
+            continue
+        e = np.fromfile(p, dtype=EDGE)
+        e = _unique_edges(np.stack([e["a"], e["b"]], axis=1))
+        acc = _unique_edges(np.concatenate([acc, e])) if acc.size else e
+    return acc
+
+
+def _load_identities(workdir: Path, nodes: np.ndarray) -> pa.Table:
+    """Doc table rows of the given keys. A doc key is ``rank << 32 | row`` of that task's doc table,
+    so only the row groups holding a wanted row are read, one at a time."""
+    tables = []
+    ranks = sorted_unique(nodes >> np.uint64(32))
+    for rank in ranks.tolist():
+        path = workdir / "sig" / "docs" / f"r{rank:05d}.parquet"
+        lo = np.searchsorted(nodes, np.uint64(rank << 32))
+        hi = np.searchsorted(nodes, np.uint64((rank + 1) << 32))
+        wanted = nodes[lo:hi]
+        rows = (wanted & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # no pre-buffering / thread pool: less resident memory
+        sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+        bounds = np.concatenate(([0], np.cumsum(sizes)))
+        group = np.searchsorted(bounds, rows, side="right") - 1
+        for g in np.unique(group).tolist():
+            sel = rows[group == g] - bounds[g]
+            t = pf.read_row_group(g, use_threads=False).take(pa.array(sel))
+            if not np.array_equal(t["key"].to_numpy().astype(np.uint64), wanted[group == g]):
+                raise ValueError(f"{path}: doc table rows do not match their keys")
+            tables.append(t)
+    if not tables:
+        return DOCS_SCHEMA.empty_table()
+    return pa.concat_tables(tables)
+
+
+def build_clusters(
+    workdir: str | os.PathLike, rows_per_partition: int = 100_000, *, use_scipy: bool = True
+) -> dict:
+    """Run the cluster phase on a work directory (after all bucket jobs). Returns counts."""
+    workdir = Path(workdir)
+    check_signatures_complete(workdir)
+    edges_dir = workdir / "edges"
+    jobs_file = edges_dir / "jobs.json"
+    if not jobs_file.exists():
+        raise FileNotFoundError(f"{jobs_file} missing: run the bucket phase first")
+    jobs = read_json(jobs_file)["jobs"]
+    missing = [j for j in jobs if not (edges_dir / "done" / f"{j}.json").exists()]
+    if missing:
+        raise RuntimeError(f"bucket phase incomplete: {len(missing)} of {len(jobs)} jobs missing, e.g. {missing[:5]}")
+    near = _read_edges(edges_dir / f"{j}.bin" for j in jobs if j.startswith("minhash-"))
+    exact = _read_edges(edges_dir / f"{j}.bin" for j in jobs if j.startswith("exact-"))
+    nodes = sorted_unique(np.concatenate([near.ravel(), exact.ravel()]))
+    identities = _load_identities(workdir, nodes)
+    table = cluster_table(identities, near, exact, use_scipy=use_scipy)
+
+    out_dir = workdir / "clusters"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta_path = out_dir / "_meta.json"
+    meta_path.unlink(missing_ok=True)
+    for old in out_dir.glob("part-*.parquet"):
+        old.unlink()
+    partitions = max(1, -(-table.num_rows // max(1, rows_per_partition)))
+    parts = np.array([partition_of(s, partitions) for s in table["source_file"].to_pylist()], dtype=np.int64)
+    for p in range(partitions):
+        sub = table.filter(pa.array(parts == p)) if partitions > 1 else table
+        sub = sub.sort_by([("source_file", "ascending"), ("position", "ascending"), ("id", "ascending")])
+        path = out_dir / f"part-{p:05d}.parquet"
+        tmp = _tmp_name(path)
+        pq.write_table(sub, tmp)
+        os.replace(tmp, path)
+    verdicts = table["verdict"].to_pylist()
+    meta = {
+        "partitions": partitions,
+        "docs_in_clusters": table.num_rows,
+        "clusters": sum(1 for v in verdicts if v == KEEP),
+        "exact_duplicates": sum(1 for v in verdicts if v == EXACT_DUPLICATE),
+        "near_duplicates": sum(1 for v in verdicts if v == NEAR_DUPLICATE),
+        "minhash_edges": int(near.shape[0]),
+        "exact_edges": int(exact.shape[0]),
+    }
+    atomic_write_json(meta_path, meta)
+    return meta
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    cluster: str
+    cluster_size: int
+    verdict: str
+    exact_cluster: str
+    exact_cluster_size: int
+
+
+class ClusterLookup:
+    """Looks documents up in the cluster mapping, one partition in memory at a time (LRU of
+    ``cache_partitions``): documents of one shard all live in the same partition."""
+
+    def __init__(self, workdir: str | os.PathLike, cache_partitions: int = 2):
+        self.dir = Path(workdir) / "clusters"
+        meta_path = self.dir / "_meta.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{meta_path} missing: run the dedup cluster phase first")
+        self.meta = read_json(meta_path)
+        self.partitions = int(self.meta["partitions"])
+        self.cache_partitions = max(1, cache_partitions)
+        self._cache: OrderedDict[int, dict[str, ClusterInfo]] = OrderedDict()
+
+    def _partition(self, p: int) -> dict[str, ClusterInfo]:
+        d = self._cache.get(p)
+        if d is not None:
+            self._cache.move_to_end(p)
+            return d
+        t = pq.ParquetFile(self.dir / f"part-{p:05d}.parquet", pre_buffer=False).read(use_threads=False)
+        cols = [t[c].to_pylist() for c in ("id", "cluster", "cluster_size", "verdict", "exact_cluster", "exact_cluster_size")]
+        d = {i: ClusterInfo(c, s, v, ec, es) for i, c, s, v, ec, es in zip(*cols)}
+        self._cache[p] = d
+        while len(self._cache) > self.cache_partitions:
+            self._cache.popitem(last=False)
+        return d
+
+    def get(self, doc_id: str, source_file: str | None = None) -> ClusterInfo | None:
+        """The document's cluster info, or None when it is in no cluster."""
+        return self._partition(partition_of(source_file, self.partitions)).get(str(doc_id))
+
+    def table(self) -> pa.Table:
+        """The whole mapping (for reports and tests; not bounded)."""
+        return pa.concat_tables(pq.read_table(self.dir / f"part-{p:05d}.parquet") for p in range(self.partitions))

@@ -1,0 +1,498 @@
+"""Signature and bucket phases on disk: per-task sorted run files, merged per band into candidate edges.
+
+Engine-agnostic: plain classes and functions over a work directory (a local or shared POSIX path:
+run files are read with positioned reads). The datatrove steps in :mod:`curation.dedup.steps` call them; a Beam
+pipeline can call the pure parts (:class:`~curation.dedup.minhash.MinHasher`,
+:func:`~curation.dedup.exact.exact_key`, :func:`chain_edges`) around a GroupByKey instead.
+
+Work directory layout::
+
+    WORK/config.json                           DedupConfig (every phase checks it)
+    WORK/sig/minhash/b{band:03d}/r{rank:05d}-{run:04d}.bin   sorted RECORDs (band key, doc key)
+    WORK/sig/exact/r{rank:05d}-{run:04d}.bin                 sorted RECORDs (exact key, doc key)
+    WORK/sig/docs/r{rank:05d}.parquet          doc key -> id, source_file, position
+    WORK/sig/done/r{rank:05d}.json             task completion marker (+ counts)
+    WORK/edges/{job}.bin                       candidate edges (EDGE pairs of doc keys)
+    WORK/edges/done/{job}.json, WORK/edges/jobs.json
+    WORK/clusters/...                          see curation.dedup.clusters
+
+A *doc key* is ``rank << 32 | i``: the i-th document signed by signature task ``rank`` (unique by
+construction, no hashing); it only lives inside the work directory, everything that leaves it is
+expressed with document ids.
+
+Memory bounds:
+
+- signature task: ``max_buffer_docs`` documents' band keys (~ 24 B x (bands + 1) each) before a
+  sorted run is spilled to disk; any number of runs per task;
+- bucket task: one *window* of records at a time. The 64-bit hash range of a job is cut into equal
+  windows holding about ``window_records`` records in total (hashes are uniform, so windows are
+  balanced); each run file is binary-searched for the window bounds (positioned reads, no memory
+  map), the slices are read, concatenated and sorted (a k-way merge). Documents that share a band key always fall in the same
+  window, so a window also holds a whole bucket: memory is O(window_records + largest bucket).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.dedup.exact import EXACT_MODES, exact_key, exact_key_from_codepoints
+from curation.dedup.minhash import MinHashConfig, MinHasher
+from curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
+
+__all__ = [
+    "DedupConfig",
+    "RECORD",
+    "EDGE",
+    "SignatureWriter",
+    "bucket_jobs",
+    "run_bucket_job",
+    "merge_sorted_runs",
+    "chain_edges",
+    "sort_records",
+    "doc_key",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "read_json",
+]
+
+#: one record of a sorted run: a 128-bit key (h = high half, g = low half) and the doc key
+RECORD = np.dtype([("h", "<u8"), ("g", "<u8"), ("key", "<u8")])
+#: a candidate edge between two doc keys (a < b)
+EDGE = np.dtype([("a", "<u8"), ("b", "<u8")])
+
+_U64_RANGE = 1 << 64
+DOCS_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.uint64(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source_file", pa.string()),
+        pa.field("position", pa.int64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """What the dedup phases compute. ``minhash=None`` disables near-duplicate detection,
+    ``exact=False`` exact-duplicate detection."""
+
+    minhash: MinHashConfig | None = field(default_factory=MinHashConfig)
+    exact: bool = True
+    exact_mode: str = "normalized"
+
+    def __post_init__(self) -> None:
+        if self.exact_mode not in EXACT_MODES:
+            raise ValueError(f"exact_mode must be one of {EXACT_MODES}, got {self.exact_mode!r}")
+        if self.minhash is None and not self.exact:
+            raise ValueError("DedupConfig with neither minhash nor exact dedup does nothing")
+
+    def to_dict(self) -> dict:
+        return {
+            "minhash": self.minhash.to_dict() if self.minhash else None,
+            "exact": self.exact,
+            "exact_mode": self.exact_mode,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DedupConfig:
+        mh = d.get("minhash")
+        return cls(
+            minhash=MinHashConfig.from_dict(mh) if mh else None,
+            exact=bool(d.get("exact", True)),
+            exact_mode=d.get("exact_mode", "normalized"),
+        )
+
+
+# --- small file helpers ------------------------------------------------------------------------------
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+def _write_records(path: Path, records: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    records.tofile(tmp)
+    os.replace(tmp, path)
+
+
+def save_config(workdir: Path, config: DedupConfig) -> None:
+    """Write WORK/config.json, or check that the one there is the same."""
+    path = Path(workdir) / "config.json"
+    if path.exists():
+        existing = DedupConfig.from_dict(read_json(path))
+        if existing != config:
+            raise ValueError(
+                f"{path} was written with {existing}, not {config}: use a new work directory "
+                "(signatures of different configs cannot be merged)"
+            )
+        return
+    atomic_write_json(path, config.to_dict())
+
+
+def load_config(workdir: Path) -> DedupConfig:
+    path = Path(workdir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: run the dedup signature phase first")
+    return DedupConfig.from_dict(read_json(path))
+
+
+# --- records and edges -------------------------------------------------------------------------------
+
+
+def doc_key(rank: int, index: int) -> int:
+    if not (0 <= rank < 1 << 32 and 0 <= index < 1 << 32):
+        raise ValueError(f"doc key out of range: rank {rank}, index {index}")
+    return rank << 32 | index
+
+
+def sort_records(records: np.ndarray) -> np.ndarray:
+    """Records sorted by (h, g, key)."""
+    order = np.lexsort((records["key"], records["g"], records["h"]))
+    return records[order]
+
+
+def chain_edges(records: np.ndarray) -> np.ndarray:
+    """Edges between consecutive records of sorted ``records`` that share a key (h, g): a bucket of
+    k documents gives the k-1 edges of a path, which connects it as well as all k(k-1)/2 pairs."""
+    if records.size < 2:
+        return np.empty(0, dtype=EDGE)
+    same = (records["h"][1:] == records["h"][:-1]) & (records["g"][1:] == records["g"][:-1])
+    idx = np.flatnonzero(same)
+    out = np.empty(idx.size, dtype=EDGE)
+    a = records["key"][idx]
+    b = records["key"][idx + 1]
+    out["a"] = np.minimum(a, b)
+    out["b"] = np.maximum(a, b)
+    return out
+
+
+class _Run:
+    """A sorted run file read with positioned reads (no memory map: resident memory stays the
+    window, not the file). Acts as a sequence of its ``h`` values for bisect."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        size = path.stat().st_size
+        if size % RECORD.itemsize:
+            raise ValueError(f"{path}: size {size} is not a multiple of {RECORD.itemsize} (truncated run?)")
+        self.n = size // RECORD.itemsize
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return int.from_bytes(os.pread(self.fd, 8, i * RECORD.itemsize), "little")
+
+    def read(self, start: int, end: int) -> np.ndarray:
+        nbytes = (end - start) * RECORD.itemsize
+        buf = bytearray(nbytes)
+        view = memoryview(buf)
+        got = 0
+        while got < nbytes:  # pread may return short reads
+            k = os.preadv(self.fd, [view[got:]], start * RECORD.itemsize + got)
+            if k <= 0:
+                raise OSError(f"{self.path}: unexpected end of file")
+            got += k
+        return np.frombuffer(buf, dtype=RECORD)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def merge_sorted_runs(
+    paths: Iterable[Path],
+    lo: int = 0,
+    hi: int = _U64_RANGE,
+    window_records: int = 2_000_000,
+) -> Iterator[np.ndarray]:
+    """Yield the records of sorted run files with ``lo <= h < hi`` as sorted in-memory windows of about
+    ``window_records`` records, in increasing ``h`` order (a k-way merge, streaming)."""
+    opened: list[_Run] = []
+    try:
+        for p in paths:
+            opened.append(_Run(Path(p)))
+        runs = [r for r in opened if len(r)]
+        if not runs or hi <= lo:
+            return
+        starts = [bisect.bisect_left(r, lo) for r in runs]
+        ends = [bisect.bisect_left(r, hi) if hi < _U64_RANGE else len(r) for r in runs]
+        total = sum(e - s for s, e in zip(starts, ends))
+        if total == 0:
+            return
+        n_windows = max(1, -(-total // max(1, window_records)))
+        bounds = [lo + (hi - lo) * k // n_windows for k in range(n_windows)] + [hi]
+        pos = list(starts)
+        for k in range(n_windows):
+            upper = bounds[k + 1]
+            pieces = []
+            for i, r in enumerate(runs):
+                end = ends[i] if k == n_windows - 1 else bisect.bisect_left(r, upper, pos[i], ends[i])
+                if end > pos[i]:
+                    piece = r.read(pos[i], end)
+                    h = piece["h"]
+                    if h.size > 1 and not bool(np.all(h[1:] >= h[:-1])):
+                        raise ValueError(f"run file {r.path} is not sorted")
+                    pieces.append(piece)
+                pos[i] = end
+            if pieces:
+                yield sort_records(np.concatenate(pieces)) if len(pieces) > 1 else pieces[0]
+    finally:
+        for r in opened:
+            r.close()
+
+
+# --- signature phase ---------------------------------------------------------------------------------
+
+
+class SignatureWriter:
+    """Signature phase of one task: feed it every document of the task (:meth:`add`), then
+    :meth:`close`. Writes sorted run files, the task's doc table and its completion marker.
+
+    Rerunning a task (same rank) first deletes that task's files, so reruns are safe."""
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        config: DedupConfig | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        max_buffer_docs: int = 100_000,
+    ):
+        self.workdir = Path(workdir)
+        self.config = config or DedupConfig()
+        self.rank = rank
+        self.world_size = world_size
+        self.max_buffer_docs = max(1, int(max_buffer_docs))
+        self.hasher = MinHasher(self.config.minhash) if self.config.minhash else None
+        self.n_bands = self.config.minhash.num_bands if self.config.minhash else 0
+        save_config(self.workdir, self.config)
+        self._clean()
+        nb = self.max_buffer_docs
+        self._keys = np.empty(nb, dtype=np.uint64)
+        self._bands = np.empty((nb, self.n_bands, 2), dtype=np.uint64)
+        self._has_sig = np.zeros(nb, dtype=bool)
+        self._exact = np.empty((nb, 2), dtype=np.uint64)
+        self._has_exact = np.zeros(nb, dtype=bool)
+        self._n = 0
+        self._runs = 0
+        self._rows: dict[str, list] = {"key": [], "id": [], "source_file": [], "position": []}
+        self._docs_path = self.workdir / "sig" / "docs" / f"r{rank:05d}.parquet"
+        self._docs_tmp = _tmp_name(self._docs_path)
+        self._docs_path.parent.mkdir(parents=True, exist_ok=True)
+        self._docs_writer = pq.ParquetWriter(self._docs_tmp, DOCS_SCHEMA)
+        self.seen = 0
+        self.signed = 0
+        self.minhashed = 0
+        self.exact_keyed = 0
+        self._closed = False
+
+    def _rank_files(self) -> list[Path]:
+        pat = re.compile(rf"r{self.rank:05d}(-\d+)?\.(bin|parquet|json)$")
+        base = self.workdir / "sig"
+        if not base.exists():
+            return []
+        return [p for p in base.rglob(f"r{self.rank:05d}*") if pat.match(p.name)]
+
+    def _clean(self) -> None:
+        for p in self._rank_files():
+            p.unlink()
+
+    def add(self, doc_id: str, text: str, source_file: str | None = None, position: int | None = None) -> bool:
+        """Sign one document. Returns False when it has nothing to sign (no words: never a duplicate)."""
+        self.seen += 1
+        z = normalize_codepoints(text)
+        sig_keys = None
+        if self.hasher is not None and z.size:
+            sig = self.hasher.signature_from_shingles(shingles_from_codepoints(z, self.hasher.config.n_grams))
+            if sig is not None:
+                sig_keys = self.hasher.band_keys(sig)
+        ekey = None
+        if self.config.exact:
+            ekey = exact_key_from_codepoints(z) if self.config.exact_mode == "normalized" else exact_key(text, "raw")
+        if sig_keys is None and ekey is None:
+            return False
+        i = self._n
+        key = doc_key(self.rank, self.signed)
+        self._keys[i] = key
+        if sig_keys is not None:
+            self._bands[i] = sig_keys
+            self._has_sig[i] = True
+            self.minhashed += 1
+        else:
+            self._has_sig[i] = False
+        if ekey is not None:
+            self._exact[i] = ekey
+            self._has_exact[i] = True
+            self.exact_keyed += 1
+        else:
+            self._has_exact[i] = False
+        rows = self._rows
+        rows["key"].append(key)
+        rows["id"].append(str(doc_id))
+        rows["source_file"].append(source_file)
+        rows["position"].append(None if position is None else int(position))
+        self.signed += 1
+        self._n += 1
+        if self._n >= self.max_buffer_docs:
+            self._flush()
+        return True
+
+    def _flush(self) -> None:
+        n = self._n
+        if n == 0:
+            return
+        run = self._runs
+        keys = self._keys[:n]
+        if self.n_bands:
+            m = self._has_sig[:n]
+            k = keys[m]
+            if k.size:
+                for j in range(self.n_bands):
+                    rec = np.empty(k.size, dtype=RECORD)
+                    rec["h"] = self._bands[:n, j, 0][m]
+                    rec["g"] = self._bands[:n, j, 1][m]
+                    rec["key"] = k
+                    _write_records(
+                        self.workdir / "sig" / "minhash" / f"b{j:03d}" / f"r{self.rank:05d}-{run:04d}.bin",
+                        sort_records(rec),
+                    )
+        if self.config.exact:
+            m = self._has_exact[:n]
+            if m.any():
+                rec = np.empty(int(m.sum()), dtype=RECORD)
+                rec["h"] = self._exact[:n, 0][m]
+                rec["g"] = self._exact[:n, 1][m]
+                rec["key"] = keys[m]
+                _write_records(self.workdir / "sig" / "exact" / f"r{self.rank:05d}-{run:04d}.bin", sort_records(rec))
+        self._docs_writer.write_table(pa.table(self._rows, schema=DOCS_SCHEMA))
+        self._rows = {"key": [], "id": [], "source_file": [], "position": []}
+        self._runs += 1
+        self._n = 0
+
+    def close(self) -> dict:
+        if self._closed:
+            return self.stats()
+        self._flush()
+        self._docs_writer.close()
+        os.replace(self._docs_tmp, self._docs_path)
+        self._closed = True
+        stats = self.stats()
+        atomic_write_json(self.workdir / "sig" / "done" / f"r{self.rank:05d}.json", stats)
+        return stats
+
+    def stats(self) -> dict:
+        return {
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "seen": self.seen,
+            "signed": self.signed,
+            "minhashed": self.minhashed,
+            "exact_keyed": self.exact_keyed,
+            "runs": self._runs,
+        }
+
+    def __enter__(self) -> SignatureWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # leave no half-written task behind; a rerun starts clean anyway
+            try:
+                self._docs_writer.close()
+            finally:
+                self._docs_tmp.unlink(missing_ok=True)
+
+
+def check_signatures_complete(workdir: Path) -> int:
+    """Number of signature tasks; raises if any task of the run has no completion marker."""
+    done_dir = Path(workdir) / "sig" / "done"
+    done = sorted(done_dir.glob("r*.json")) if done_dir.exists() else []
+    if not done:
+        raise FileNotFoundError(f"no finished signature task in {done_dir}")
+    world = {read_json(p)["world_size"] for p in done}
+    if len(world) != 1:
+        raise RuntimeError(f"signature tasks ran with different world sizes {sorted(world)} in {workdir}")
+    ws = world.pop()
+    have = {int(p.stem[1:]) for p in done}
+    missing = sorted(set(range(ws)) - have)
+    if missing:
+        raise RuntimeError(f"signature phase incomplete: tasks {missing[:10]} of {ws} have not finished")
+    return ws
+
+
+# --- bucket phase ------------------------------------------------------------------------------------
+
+
+def bucket_jobs(config: DedupConfig, parts: int = 1) -> list[str]:
+    """Names of the bucket jobs: one per (band, hash-range part), plus one per part for exact keys."""
+    jobs = []
+    if config.minhash:
+        jobs += [f"minhash-b{j:03d}-p{p:03d}" for j in range(config.minhash.num_bands) for p in range(parts)]
+    if config.exact:
+        jobs += [f"exact-p{p:03d}" for p in range(parts)]
+    return jobs
+
+
+_JOB = re.compile(r"^(minhash-b(?P<band>\d{3})|exact)-p(?P<part>\d{3})$")
+
+
+def run_bucket_job(workdir: str | os.PathLike, job: str, parts: int = 1, window_records: int = 2_000_000) -> int:
+    """Merge the sorted runs of one job and write its candidate edges. Returns the number of edges."""
+    workdir = Path(workdir)
+    m = _JOB.match(job)
+    if not m:
+        raise ValueError(f"bad bucket job name {job!r}")
+    part = int(m["part"])
+    if m["band"] is not None:
+        run_dir = workdir / "sig" / "minhash" / f"b{int(m['band']):03d}"
+    else:
+        run_dir = workdir / "sig" / "exact"
+    paths = sorted(run_dir.glob("r*.bin")) if run_dir.exists() else []
+    lo = _U64_RANGE * part // parts
+    hi = _U64_RANGE * (part + 1) // parts
+    out = workdir / "edges" / f"{job}.bin"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(out)
+    n_edges = 0
+    n_records = 0
+    with open(tmp, "wb") as f:
+        for window in merge_sorted_runs(paths, lo, hi, window_records):
+            n_records += window.size
+            edges = chain_edges(window)
+            if edges.size:
+                edges.tofile(f)
+                n_edges += edges.size
+    os.replace(tmp, out)
+    atomic_write_json(
+        workdir / "edges" / "done" / f"{job}.json", {"job": job, "records": n_records, "edges": n_edges, "runs": len(paths)}
+    )
+    return n_edges
