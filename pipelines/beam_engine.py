@@ -4,8 +4,8 @@ No stage is implemented twice: the DoFns below wrap the very objects the datatro
 (readers from :mod:`curation.readers`, stages from :mod:`curation.registry`, the sink from
 :mod:`curation.accounting`), so both engines produce the same ids, texts, signals and manifests.
 
-Graph: ``Create(shards) -> Reshuffle -> ReadShard -> Stage:<name>... -> key by shard -> GroupByKey
--> WriteShard``. Grouping by shard lets one worker write a shard's Parquet files and manifest; the
+Graph: ``Create(shards) -> Reshuffle -> ReadShard -> Stage:<name>... [-> Dedup:* (pipelines.beam_dedup)]
+-> key by shard -> GroupByKey -> WriteShard``. Grouping by shard lets one worker write a shard's Parquet files and manifest; the
 records of one shard must therefore fit in a worker's memory (a raw shard of a few GB is fine on a
 Dataflow worker; split larger inputs).
 
@@ -117,9 +117,16 @@ def build_beam_pipeline(p: beam.Pipeline, recipe: Recipe, shards: list[Shard], o
         | "SpreadShards" >> beam.Reshuffle()
         | "ReadShard" >> beam.ParDo(ReadShardDoFn(out, h))
     )
+    dedup_done = False
     for i, spec in enumerate(recipe.stages):
         if spec.stage in DEDUP_STAGES:
-            raise RecipeError("dedup stages are handled by run_recipe_beam as their own phase")
+            if not dedup_done:  # exact and MinHash dedup share one set of transforms
+                from pipelines.beam_dedup import add_dedup
+                from pipelines.dedup_phases import split_stages
+
+                docs = add_dedup(docs, split_stages(recipe)[1])
+                dedup_done = True
+            continue
         docs = docs | f"Stage{i:02d}:{spec.stage}" >> beam.ParDo(StageDoFn(spec.stage, spec.params))
     sink_options = dict(
         compression=recipe.compression, row_group_size=recipe.row_group_size, dropped_text_chars=recipe.dropped_text_chars
@@ -162,15 +169,10 @@ def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overw
     out = recipe.output_dir.rstrip("/")
     log.info("recipe %s on Beam (%s): %d shards -> %s", recipe.name, runner, len(shards), out)
 
-    if any(s.stage in DEDUP_STAGES for s in recipe.stages):
-        from pipelines.beam_dedup import run_beam_with_dedup
-
-        result = run_beam_with_dedup(recipe, shards, opts)
-    else:
-        p = beam.Pipeline(options=opts)
-        build_beam_pipeline(p, recipe, shards)
-        result = p.run()
-        result.wait_until_finish()
+    p = beam.Pipeline(options=opts)
+    build_beam_pipeline(p, recipe, shards)
+    result = p.run()
+    result.wait_until_finish()
     if dry_run:
         return {"engine": f"beam-{runner}", "dry_run": True, "result": result}
     totals = check_run(out, [s.source_file for s in shards])
