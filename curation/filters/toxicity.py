@@ -221,6 +221,9 @@ class FastTextScorer:
     def setup(self) -> None:
         if self._model is not None:
             return
+        from curation.assets import localize
+
+        self.model_path = str(localize(self.model_path))  # gs:// etc. -> a cached local copy
         if not Path(self.model_path).is_file():
             raise FileNotFoundError(f"fastText toxicity model not found: {self.model_path}")
         meta: dict[str, Any] = {}
