@@ -88,9 +88,9 @@ def open_shard(path: str | Path) -> np.ndarray:
 
 
 def list_shards(directory: str | Path) -> list[Path]:
-    """Token shards in a directory (index/metadata side files are skipped), sorted by name."""
+    """Token shards in a directory (index/metadata side files and hidden temporaries skipped), by name."""
     d = Path(directory)
-    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix in (".ds", ".bin"))
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix in (".ds", ".bin") and not p.name.startswith("."))
 
 
 def split_shards(data_dir: str | Path, split: str) -> list[Path]:
@@ -223,3 +223,23 @@ def write_llmc(path: str | Path, tokens, magic: int = 20240520) -> Path:
         f.write(header.tobytes())
         f.write(toks.tobytes())
     return path
+
+
+def write_token_dir(directory: str | Path, train_docs: list, val_docs: list, vocab_size: int | None = None,
+                    fmt: str = "datatrove") -> Path:
+    """A DIR/train, DIR/val (+ manifest.json) layout with one shard per split, in format
+    ``datatrove`` (.ds), ``megatron`` (.bin + .idx) or ``llmc`` (.bin with header)."""
+    d = Path(directory)
+    for split, docs in (("train", train_docs), ("val", val_docs)):
+        (d / split).mkdir(parents=True, exist_ok=True)
+        if fmt == "datatrove":
+            write_datatrove(d / split / "shard_00000.ds", docs)
+        elif fmt == "megatron":
+            write_megatron(d / split / "shard_00000.bin", docs)
+        elif fmt == "llmc":
+            write_llmc(d / split / "shard_00000.bin", np.concatenate([np.asarray(x) for x in docs]))
+        else:
+            raise ValueError(f"unknown format {fmt!r}")
+    if vocab_size is not None:
+        (d / "manifest.json").write_text(json.dumps({"vocab_size": int(vocab_size)}))
+    return d

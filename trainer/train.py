@@ -89,6 +89,26 @@ class Dist:
             dist.destroy_process_group()
 
 
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed large blocks for reuse instead of unmapping them (CPU training only).
+
+    PyTorch's CPU allocator has no cache: every step's logits (batch x seq x vocab floats, 131 MB at a
+    32k vocabulary) and their gradients are fresh allocations above glibc's mmap threshold, so each
+    step unmapped and page-faulted them again: 140k faults and 1.85 s/step for the tiny model at 32k
+    vocabulary on these CPUs, 0 faults and 0.97 s/step with this. Process-wide; Linux/glibc only.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
 # --- checkpoints --------------------------------------------------------------------------------
 
 
@@ -274,6 +294,7 @@ def _train(cfg: TrainConfig, d: Dist, t_start: float) -> dict:
         out_dir.mkdir(parents=True, exist_ok=True)
     if d.device.type == "cpu":
         torch.set_flush_denormal(True)  # denormals in AdamW's state slowed steps 3x on these CPUs
+        keep_freed_memory()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
     else:
@@ -285,7 +306,11 @@ def _train(cfg: TrainConfig, d: Dist, t_start: float) -> dict:
     autocast = torch.autocast(device_type=d.device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
     train_w = TokenWindows(split_shards(cfg.data_dir, "train"), cfg.seq_len)
-    val_w = TokenWindows(split_shards(cfg.data_dir, "val"), cfg.seq_len)
+    try:
+        val_w, val_split = TokenWindows(split_shards(cfg.data_dir, "val"), cfg.seq_len), "val"
+    except (FileNotFoundError, ValueError) as e:  # a tiny corpus may leave no usable val split
+        print(f"WARNING: {e}; validation loss is measured on the TRAIN split", file=sys.stderr, flush=True)
+        val_w, val_split = train_w, "train (no usable val split)"
     vocab = _resolve_vocab(cfg, train_w, val_w)
     padded = -(-vocab // cfg.pad_vocab_multiple) * cfg.pad_vocab_multiple
 
@@ -446,6 +471,7 @@ def _train(cfg: TrainConfig, d: Dist, t_start: float) -> dict:
         "tokens_per_s": float(np.mean(speeds[1:] or speeds)) if speeds else None,
         "num_params": n_params,
         "vocab_size": vocab,
+        "val_split": val_split,
         "world_size": d.world,
         "elapsed_s": round(time.time() - t_start, 3),
     }
