@@ -1,0 +1,28 @@
+"""Heuristic quality filters (corpusmill :class:`curation.stage.Filter` stages).
+
+- :class:`GopherQuality` (``gopher_quality``), :class:`GopherRepetition` (``gopher_repetition``):
+  Rae et al. 2021 (Gopher / MassiveText), decisions identical to datatrove's filters.
+- :class:`C4Quality` (``c4``): Raffel et al. 2020 line and page rules (paper or TFDS-code thresholds).
+- :class:`FineWebQuality` (``fineweb``): Penedo et al. 2024.
+- :class:`StopWords` (``stop_words``): Gopher's stop-word rule for any language with a stop-word list.
+- :class:`TokenToWordRatio` (``token_ratio``): subword tokens per word within per-language bounds (ours).
+
+All of them share one word / line / paragraph split per document (:mod:`curation.filters.text_stats`) and
+record their measurements under ``metadata["signals"]["<stage>.<signal>"]``. See docs/filters.md.
+"""
+
+from curation.filters.c4 import C4Quality
+from curation.filters.fineweb import FineWebQuality
+from curation.filters.gopher_quality import GopherQuality
+from curation.filters.gopher_repetition import GopherRepetition
+from curation.filters.stop_words import StopWords
+from curation.filters.token_ratio import TokenToWordRatio
+
+__all__ = [
+    "C4Quality",
+    "FineWebQuality",
+    "GopherQuality",
+    "GopherRepetition",
+    "StopWords",
+    "TokenToWordRatio",
+]

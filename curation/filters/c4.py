@@ -1,0 +1,178 @@
+"""C4's page cleaning (Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a Unified
+Text-to-Text Transformer", JMLR 21(140), section 2.2; code: tensorflow_datasets ``text/c4_utils.py``
+``clean_page``), as implemented by datatrove's ``C4QualityFilter`` (datatrove 0.10.1,
+``pipeline/filters/c4_filters.py``). Thresholds: ../shared/reference/recipes.md, "C4".
+
+Two readings of the thresholds exist, selected with ``variant``:
+
+``"paper"`` (default)
+    The paper's wording: "We discarded any page with fewer than 5 sentences and only retained lines that
+    contained at least 3 words"; terminal marks ``. ? ! " '``; words counted before citations are removed.
+    This is what datatrove's ``C4QualityFilter`` does and therefore what FineWeb ran (FineWeb:
+    ``C4QualityFilter(filter_no_terminal_punct=False)``). It is our default because it is the setting the
+    most recent published recipe used and it lets our decisions be compared one to one with datatrove's.
+``"tfds"``
+    The released TFDS code: ``_MIN_NUM_SENTENCES = 3``, ``_MIN_WORDS_PER_LINE = 5`` (the reverse of the
+    paper), ``_END_MARKS = (".", "?", "!", '"')``, words counted after citations are removed.
+
+In both variants sentences are counted per kept line with the spaCy-sentencizer rule datatrove uses
+(``split_into_sentences``), not TFDS's NLTK punkt (which needs a download). The LDNOOBW bad-words rule
+of C4 is not part of this filter (datatrove keeps it in a separate ``C4BadWordsFilter`` that downloads
+its lists; corpusmill's toxicity stage covers that ground). Splitting into sentences instead of lines
+(datatrove's ``split_paragraph=False``) is not implemented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from datatrove.data import Document
+
+from curation.document import signals
+from curation.filters.text_stats import english, get_stats, in_scope, language_set
+from curation.stage import Filter
+
+CITATION_RE = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+PAPER_END_MARKS = (".", "?", "!", '"', "'")
+TFDS_END_MARKS = (".", "?", "!", '"')
+ELLIPSIS = "..."
+POLICY_SUBSTRINGS = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
+VARIANTS = {
+    # variant: (min_num_sentences, min_words_per_line, end marks, count words after citation removal)
+    "paper": (5, 3, PAPER_END_MARKS, False),
+    "tfds": (3, 5, TFDS_END_MARKS, True),
+}
+
+
+class C4Quality(Filter):
+    """C4's line filter and page rules. Keeps the lines that pass and, by default, rewrites
+    ``doc.text`` to them (as C4 and datatrove do) when the page is kept.
+
+    Per line (after ``strip()``): drop a line with a word longer than ``max_word_length`` (1000); remove
+    citations ``[1]``, ``[edit]``, ``[citation needed]``; drop a line not ending in a terminal mark or
+    ending in "..." (when ``filter_no_terminal_punct``); drop a line with fewer than
+    ``min_words_per_line`` whitespace words; then drop the *page* if the line contains "lorem ipsum"
+    (reason ``lorem_ipsum``), drop the line if it mentions "javascript", drop the *page* if the line has
+    a "{" (``curly_bracket``), drop the line if it has a cookie / policy phrase. A page keeping fewer than
+    ``min_num_sentences`` sentences is dropped (``too_few_sentences``; -1 switches the rule off).
+
+    ``variant`` sets the defaults of ``min_num_sentences``, ``min_words_per_line`` and the end marks
+    (see the module docstring); explicit arguments override it. FineWeb's setting is
+    ``C4Quality(filter_no_terminal_punct=False)``. ``rewrite_text=False`` only decides, leaving the text
+    as it is. Sentences are counted with the English (spaCy sentencizer) rule whatever the language.
+
+    Signals (``c4.*``): ``lines`` (lines in the page), ``kept_lines``, ``kept_line_ratio``,
+    ``sentences`` (in kept lines), ``javascript_lines``, ``policy_lines``, ``no_terminal_punct_lines``,
+    ``too_short_lines``, ``too_long_word_lines``. For a page dropped on "lorem ipsum" or "{" the counts
+    cover the lines read up to that line.
+    """
+
+    name = "c4"
+
+    def __init__(
+        self,
+        variant: str = "paper",
+        filter_no_terminal_punct: bool = True,
+        min_num_sentences: int | None = None,
+        min_words_per_line: int | None = None,
+        max_word_length: int = 1000,
+        remove_citations: bool = True,
+        filter_lorem_ipsum: bool = True,
+        filter_javascript: bool = True,
+        filter_curly_bracket: bool = True,
+        filter_policy: bool = True,
+        rewrite_text: bool = True,
+        languages: Iterable[str] | str | None = None,
+    ):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, not {variant!r}")
+        v_sent, v_words, v_marks, v_after = VARIANTS[variant]
+        self.variant = variant
+        self.filter_no_terminal_punct = filter_no_terminal_punct
+        self.min_num_sentences = v_sent if min_num_sentences is None else min_num_sentences
+        self.min_words_per_line = v_words if min_words_per_line is None else min_words_per_line
+        self.end_marks = v_marks
+        self.count_words_after_citations = v_after
+        self.max_word_length = max_word_length
+        self.remove_citations = remove_citations
+        self.filter_lorem_ipsum = filter_lorem_ipsum
+        self.filter_javascript = filter_javascript
+        self.filter_curly_bracket = filter_curly_bracket
+        self.filter_policy = filter_policy
+        self.rewrite_text = rewrite_text
+        self.languages = language_set(languages)
+
+    def setup(self) -> None:
+        english()
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if not in_scope(doc, self.languages):
+            return True
+        lines = get_stats(doc).splitlines
+        count_sentences = english().count_sentences if self.min_num_sentences != -1 else None
+        max_len = self.max_word_length
+        min_words = self.min_words_per_line
+        end_marks = self.end_marks
+        after = self.count_words_after_citations
+        kept: list[str] = []
+        n_sent = 0
+        too_long = no_punct = too_short = js = policy = 0
+        reason = None
+        for line in lines:
+            line = line.strip()
+            words = line.split()
+            if max_len != -1 and words and max(map(len, words)) > max_len:
+                too_long += 1
+                continue
+            if self.remove_citations and "[" in line:
+                line = CITATION_RE.sub("", line)
+                if after:
+                    words = line.split()
+            if self.filter_no_terminal_punct and (not line.endswith(end_marks) or line.endswith(ELLIPSIS)):
+                no_punct += 1
+                continue
+            if len(words) < min_words:
+                too_short += 1
+                continue
+            low = line.lower()
+            if self.filter_lorem_ipsum and "lorem ipsum" in low:
+                reason = "lorem_ipsum"
+                break
+            if self.filter_javascript and "javascript" in low:
+                js += 1
+                continue
+            if self.filter_curly_bracket and "{" in line:
+                reason = "curly_bracket"
+                break
+            if self.filter_policy and any(p in low for p in POLICY_SUBSTRINGS):
+                policy += 1
+                continue
+            if count_sentences is not None:
+                n_sent += count_sentences(line)
+            kept.append(line)
+
+        s = signals(doc)
+        s["c4.lines"] = float(len(lines))
+        s["c4.kept_lines"] = float(len(kept))
+        s["c4.kept_line_ratio"] = len(kept) / len(lines) if lines else 0.0
+        s["c4.sentences"] = float(n_sent)
+        s["c4.javascript_lines"] = float(js)
+        s["c4.policy_lines"] = float(policy)
+        s["c4.no_terminal_punct_lines"] = float(no_punct)
+        s["c4.too_short_lines"] = float(too_short)
+        s["c4.too_long_word_lines"] = float(too_long)
+        if reason is not None:
+            return False, reason
+        if n_sent < self.min_num_sentences:
+            return False, "too_few_sentences"
+        if self.rewrite_text:
+            doc.text = "\n".join(kept).strip()
+        return True

@@ -1,0 +1,147 @@
+"""Subword tokens per word, within per-language bounds (OURS: no published recipe uses it).
+
+The closest published rule is NeMo-Curator's ``TokenizerFertilityFilter`` (characters per token >= 2.5;
+recipes.md, "Token-to-word ratio"). Garbled text, encodings gone wrong, base64, long digit strings and
+words glued together cost many tokens per word; text made of a few very frequent short words costs
+about one. The bounds are percentiles of real text of each language under one tokenizer, derived by
+``python -m curation.filters.derive_token_ratio`` and stored in ``curation/data/token_ratio_thresholds.json``
+(method, data, percentiles: that module's docstring and docs/filters.md).
+
+The shipped thresholds were derived with a throwaway byte-level BPE trained on the shared data
+(``curation/data/token_ratio_tokenizer.json``), because the project's own tokenizer is not trained yet.
+Once it is, re-derive with ``--tokenizer`` and pass both files here; thresholds derived for another
+tokenizer are refused (sha256 check) unless ``allow_tokenizer_mismatch=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from datatrove.data import Document
+
+from curation.document import signals
+from curation.filters.text_stats import get_stats, in_scope, language_set, normalize_language
+from curation.stage import Filter
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+DEFAULT_THRESHOLDS = DATA_DIR / "token_ratio_thresholds.json"
+DEFAULT_TOKENIZER = DATA_DIR / "token_ratio_tokenizer.json"
+
+
+class TokenToWordRatio(Filter):
+    """Drop documents whose tokens-per-word ratio lies outside their language's ``[low, high]``.
+
+    - ratio = ``len(tokenizer.encode(text, add_special_tokens=False).ids)`` / words, where words are
+      the shared split of :mod:`curation.filters.text_stats` (spaCy-equivalent for English, the generic
+      regex split otherwise: the same split the thresholds were derived with).
+    - reasons ``token_ratio_low`` / ``token_ratio_high``.
+    - documents with fewer than ``min_words`` words (default 50, like the derivation) pass: the ratio of
+      a few words says little. Their signals are recorded.
+    - language: ``metadata["language"]`` normalised to ISO 639-1, ``default_language`` ("en") when
+      missing. A language without thresholds passes (``unknown_language="keep"``) or is dropped with
+      ``token_ratio_no_thresholds`` (``"drop"``).
+
+    ``thresholds``: path of a JSON written by the derivation script, or a mapping
+    ``{language: {"low": x, "high": y}}`` (then no tokenizer check). ``tokenizer_path``: a HF
+    ``tokenizer.json``; default: the JSON's tokenizer path (the shipped throwaway BPE).
+
+    Signals (``token_ratio.*``): ``tokens_per_word``, ``tokens``, ``words`` (``tokens_per_word`` is 0
+    for a document without words).
+    """
+
+    name = "token_ratio"
+
+    def __init__(
+        self,
+        tokenizer_path: str | Path | None = None,
+        thresholds: str | Path | Mapping[str, Mapping[str, float]] | None = None,
+        min_words: int = 50,
+        default_language: str = "en",
+        unknown_language: str = "keep",
+        allow_tokenizer_mismatch: bool = False,
+        languages: Iterable[str] | str | None = None,
+    ):
+        if unknown_language not in ("keep", "drop"):
+            raise ValueError("unknown_language must be 'keep' or 'drop'")
+        self.tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
+        self.thresholds_source = thresholds if thresholds is not None else DEFAULT_THRESHOLDS
+        self.min_words = min_words
+        self.default_language = normalize_language(default_language) or "en"
+        self.unknown_language = unknown_language
+        self.allow_tokenizer_mismatch = allow_tokenizer_mismatch
+        self.languages = language_set(languages)
+        self._tokenizer = None
+        self._bounds: dict[str, tuple[float, float]] | None = None
+
+    # -- loading --------------------------------------------------------------------------------
+    def setup(self) -> None:
+        if self._tokenizer is not None:
+            return
+        from tokenizers import Tokenizer
+
+        from curation.filters.derive_token_ratio import REPO, file_sha256
+
+        src = self.thresholds_source
+        meta: dict[str, Any] = {}
+        if isinstance(src, Mapping):
+            table = src
+        else:
+            meta = json.loads(Path(src).read_text(encoding="utf-8"))
+            table = meta["languages"]
+        self._bounds = {
+            normalize_language(k): (float(v["low"]), float(v["high"])) for k, v in table.items()
+        }
+        path = self.tokenizer_path
+        if path is None:
+            recorded = (meta.get("tokenizer") or {}).get("path")
+            if recorded is None:
+                path = DEFAULT_TOKENIZER
+            else:
+                path = Path(recorded)
+                if not path.is_absolute():
+                    path = REPO / path
+        expected = (meta.get("tokenizer") or {}).get("sha256")
+        if expected and not self.allow_tokenizer_mismatch:
+            actual = file_sha256(path)
+            if actual != expected:
+                raise ValueError(
+                    f"token-ratio thresholds {src} were derived with tokenizer sha256 {expected[:12]}..., "
+                    f"not {path} ({actual[:12]}...): re-derive them with "
+                    f"`python -m curation.filters.derive_token_ratio --tokenizer {path} --out NEW.json`"
+                )
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self.tokenizer_path = path
+
+    def bounds(self, language: str) -> tuple[float, float] | None:
+        self.setup()
+        return self._bounds.get(language)
+
+    # -- filtering ------------------------------------------------------------------------------
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if not in_scope(doc, self.languages):
+            return True
+        self.setup()
+        st = get_stats(doc)
+        n_words = len(st.words)
+        n_tokens = len(self._tokenizer.encode(st.text, add_special_tokens=False).ids) if st.text else 0
+        ratio = n_tokens / n_words if n_words else 0.0
+        s = signals(doc)
+        s["token_ratio.tokens_per_word"] = float(ratio)
+        s["token_ratio.tokens"] = float(n_tokens)
+        s["token_ratio.words"] = float(n_words)
+        if n_words < self.min_words:
+            return True
+        lang = normalize_language(doc.metadata.get("language")) or self.default_language
+        b = self._bounds.get(lang)
+        if b is None:
+            if self.unknown_language == "drop":
+                return False, "token_ratio_no_thresholds"
+            return True
+        if ratio < b[0]:
+            return False, "token_ratio_low"
+        if ratio > b[1]:
+            return False, "token_ratio_high"
+        return True
