@@ -185,7 +185,7 @@ def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overw
     result = p.run()
     result.wait_until_finish()
     if dry_run:
-        return {"engine": f"beam-{runner}", "dry_run": True, "result": result}
+        return {"engine": f"beam-{runner}", "dry_run": True, "result": result, "stages": recipe.stages}
     totals = check_run(out, [s.source_file for s in shards])
     summary = {
         "recipe": recipe.name,

@@ -59,6 +59,9 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
     if "totals" in summary:
         print_summary(summary["output_dir"], summary["totals"])
         print(f"\nfinished in {summary['seconds']:.1f} s; summary in {summary['output_dir']}/run.json")
+    elif summary.get("dry_run"):
+        graph = summary["result"].job.proto_pipeline
+        print(f"dry run: job graph built with {len(graph.components.transforms)} transforms; nothing was submitted or written")
     else:
         for s in summary.get("launch_scripts") or []:
             print(f"slurm launch script: {s}")
