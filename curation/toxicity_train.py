@@ -201,13 +201,32 @@ def train_fasttext(rows: Sequence[tuple[str, str]], out: str | os.PathLike, para
         n = write_fasttext_file(rows, train_file, pre)
         if n == 0:
             raise ValueError("no training rows left after preprocessing")
-        model = fasttext.train_supervised(input=str(train_file), verbose=0, **asdict(params))
-    part = out.with_name(out.name + ".part")
-    if out.suffix == ".ftz":
-        model.quantize(input=None, retrain=False)
-    model.save_model(str(part))
+        part = out.with_name(out.name + ".part")
+        _train_in_fresh_process(str(train_file), asdict(params), str(part), quantize=out.suffix == ".ftz")
     os.replace(part, out)
-    return model, params
+    return fasttext.load_model(str(out)), params
+
+
+def _train_worker(train_file: str, params: dict, part: str, quantize: bool) -> None:
+    import fasttext
+
+    model = fasttext.train_supervised(input=train_file, verbose=0, **params)
+    if quantize:
+        model.quantize(input=None, retrain=False)
+    model.save_model(part)
+
+
+def _train_in_fresh_process(train_file: str, params: dict, part: str, quantize: bool) -> None:
+    """Train in a freshly spawned interpreter. In a long-lived process that had run other numeric code
+    (seen in the test suite after the dedup tests), fastText 0.9 training hit "Encountered NaN" on data
+    that trains cleanly in a new process; a spawned process starts from a clean state every time."""
+    import multiprocessing as mp
+
+    proc = mp.get_context("spawn").Process(target=_train_worker, args=(train_file, params, part, quantize))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"fastText training failed (exit code {proc.exitcode}); see the messages above")
 
 
 def predict_labels(model, texts: Sequence[str], pre: Preprocessing) -> list[str]:
