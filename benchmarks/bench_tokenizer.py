@@ -1,7 +1,7 @@
 """Tokenizer training and packing, side by side on the same ~10 MB of ../shared/data text.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_tokenizer.py [--mb 10] [--vocab 16384] [--threads 2]
-        [--repeat 2] [--write-results benchmarks/RESULTS-tokenizer.md]
+        [--repeat 2] [--write-results FILE]
 
 Training (vocabulary ``--vocab``, ``--threads`` threads, the same documents: 95% by id hash, the other 5%
 held out for bytes/token):
