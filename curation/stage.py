@@ -58,11 +58,11 @@ def apply_stage(stage: Stage, doc: Document) -> Document:
             else:
                 keep, reason = bool(verdict), None
             if not keep:
-                reject(doc, stage.name, reason or stage.name)
+                reject(doc, stage.name, str(reason) if reason else stage.name)
         else:
             reason = stage.transform(doc)
-            if reason:
-                reject(doc, stage.name, reason)
+            if reason:  # a reason is a string; anything else truthy still drops, named by its str()
+                reject(doc, stage.name, reason if isinstance(reason, str) else str(reason))
     except Exception as e:  # one bad document must not stop the run: count it, log it, go on
         log.warning(
             "stage %s failed on %s (%s #%s): %r",

@@ -49,6 +49,9 @@ def _check_output_dir(recipe: Recipe, overwrite: bool) -> None:
     fs, d = fsspec.core.url_to_fs(recipe.output_dir)
     marker = f"{d}/recipe.json"
     if fs.exists(d) and overwrite:
+        if not fs.exists(marker) and fs.ls(d):  # the recipe names the directory: never delete just anything
+            raise RecipeError(f"--overwrite: {recipe.output_dir} is not a corpusmill run directory (no recipe.json) "
+                              "and is not empty; refusing to delete it")
         log.info("--overwrite: removing %s", recipe.output_dir)
         fs.rm(d, recursive=True)
     if fs.exists(marker):

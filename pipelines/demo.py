@@ -8,7 +8,7 @@ its outputs are; the run ends with the summary table.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -22,13 +22,6 @@ def default_input() -> Path | None:
         if cand.is_dir():
             return cand.resolve()
     return None
-
-
-def _have(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def _cli(argv: list[str]) -> None:
@@ -60,33 +53,25 @@ def run_demo(args: argparse.Namespace) -> int:
     outputs = {"curated Parquet": curated / "curated", "dropped Parquet": curated / "dropped",
                "manifests": curated / "manifest"}
 
-    if _have("tokenizer.cli"):
-        tok = out / "tokenizer"
-        shards = out / "shards"
-        _cli(["train-tokenizer", "--input", f"{curated}/curated/*.parquet", "--vocab-size", "4096", "--out", str(tok)])
-        _cli(["pack", "--tokenizer", str(tok), "--input", f"{curated}/curated/*.parquet", "--out", str(shards),
-              "--val-fraction", "0.05", "--seq-len", "128"])
-        outputs.update({"tokenizer": tok, "token shards": shards})
-        if _have("trainer.cli"):
-            model = out / "model"
-            _cli(["train", "tiny", "--set", f"data_dir={shards}", "--set", f"out_dir={model}",
-                  "--set", f"max_steps={args.train_steps}"])
-            _cli(["sample", "--checkpoint", str(model), "--tokenizer", str(tok / "tokenizer.json"),
-                  "--prompt", "The", "--max-new-tokens", "40"])
-            outputs["model"] = model
-    if _have("pipelines.stats_cli"):
-        report = out / "report.html"
-        _cli(["stats", str(out)])
-        _cli(["report", str(out), "--out", str(report)])
-        outputs["report"] = report
+    tok = out / "tokenizer"
+    shards = out / "shards"
+    model = out / "model"
+    report = out / "report.html"
+    glob = f"{curated}/curated/*.parquet"
+    _cli(["train-tokenizer", "--input", glob, "--vocab-size", "4096", "--out", str(tok)])
+    _cli(["pack", "--tokenizer", str(tok), "--input", glob, "--out", str(shards), "--val-fraction", "0.05", "--seq-len", "128"])
+    _cli(["train", "tiny", "--set", f"data_dir={shards}", "--set", f"out_dir={model}", "--set", f"max_steps={args.train_steps}"])
+    _cli(["sample", "--checkpoint", str(model), "--tokenizer", str(tok / "tokenizer.json"), "--prompt", "The",
+          "--max-new-tokens", "40"])
+    _cli(["report", str(out), "--out", str(report)])
+    outputs.update({"tokenizer": tok, "token shards": shards, "model": model, "report": report})
 
+    result = json.loads((model / "result.json").read_text())
+    _cli(["stats", str(out)])
     print("\nDemo outputs:")
     for k, v in outputs.items():
-        print(f"  {k:14s} {v}")
-    from pipelines.summary import check_run, print_summary
-    from pipelines.recipe import load_recipe
-    from pipelines.inputs import list_shards
-
-    rec = load_recipe(recipe, {"data_root": str(data), "output_dir": str(curated)})
-    print_summary(str(curated), check_run(str(curated), [s.source_file for s in list_shards(rec)]))
+        print(f"  {k:16s} {v}")
+    print(f"\ntiny GPT: validation loss {result['initial_val_loss']:.3f} at step 0 -> {result['final_val_loss']:.3f} "
+          f"after {result['steps']} steps")
+    print(f"report: {report}")
     return 0

@@ -24,6 +24,8 @@ engine:
   executor: local                  # local | ray | slurm
   tasks: 4                         # input shards are dealt round-robin to tasks
   workers: 2                       # tasks running at once
+  beam:                            # --engine beam: deployment options only (see BEAM_RECIPE_OPTIONS)
+    args: [--runner=DataflowRunner, --project=P, --region=R, --temp_location=gs://B/tmp]
 ```
 """
 
@@ -116,6 +118,24 @@ def _expand(value: Any) -> Any:
     return value
 
 
+MAX_RECIPE_VALUES = 100_000
+
+
+def _check_size(data: Any) -> None:
+    """Refuse a recipe whose YAML aliases expand into a huge document (a "billion laughs" recipe would
+    otherwise hang the environment-variable expansion and the hashing)."""
+    stack, n = [data], 0
+    while stack:
+        v = stack.pop()
+        n += 1
+        if n > MAX_RECIPE_VALUES:
+            raise RecipeError(f"recipe: more than {MAX_RECIPE_VALUES:,} values once YAML aliases are expanded")
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
 def _check_keys(where: str, d: Any, allowed: set[str]) -> dict:
     if not isinstance(d, dict):
         raise RecipeError(f"{where}: expected a mapping, got {type(d).__name__}")
@@ -141,6 +161,38 @@ def _resolve(base: Path | None, path: str) -> str:
     return os.path.normpath(str(base / path))
 
 
+# Beam options a recipe may set (deployment settings). Others (--environment_type/--environment_config run
+# a shell command, --setup_file/--requirements_file/--extra_package install code, other runners start job
+# servers) belong on the command line, where the user sees them: a recipe cannot execute code.
+BEAM_RECIPE_OPTIONS = {
+    "runner", "project", "region", "zone", "worker_zone", "temp_location", "staging_location", "job_name",
+    "num_workers", "max_num_workers", "autoscaling_algorithm", "machine_type", "worker_machine_type",
+    "disk_size_gb", "worker_disk_type", "network", "subnetwork", "use_public_ips", "no_use_public_ips",
+    "service_account_email", "labels", "experiments", "dataflow_service_options", "direct_running_mode",
+    "direct_num_workers", "number_of_worker_harness_threads", "max_cache_memory_usage_mb",
+}
+BEAM_RECIPE_RUNNERS = {"DirectRunner", "direct", "FnApiRunner", "DataflowRunner", "dataflow"}
+
+
+def _check_beam_args(args: Any) -> None:
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise RecipeError("engine.beam.args: expected a list of strings")
+    for i, arg in enumerate(args):
+        if not arg.startswith("-"):
+            if i and args[i - 1].startswith("--") and "=" not in args[i - 1]:
+                continue  # the value of the option before
+            raise RecipeError(f"engine.beam.args: unexpected {arg!r} (options look like --name=value)")
+        name, _, value = arg.lstrip("-").partition("=")
+        if name not in BEAM_RECIPE_OPTIONS:
+            raise RecipeError(f"engine.beam.args: --{name} cannot be set in a recipe (allowed: "
+                              f"{', '.join(sorted(BEAM_RECIPE_OPTIONS))}); pass it on the command line")
+        if name == "runner":
+            value = value or (args[i + 1] if i + 1 < len(args) else "")
+            if value not in BEAM_RECIPE_RUNNERS:
+                raise RecipeError(f"engine.beam.args: runner {value!r} cannot be set in a recipe (allowed: "
+                                  f"{', '.join(sorted(BEAM_RECIPE_RUNNERS))}); pass it on the command line")
+
+
 def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Recipe:
     """Load and validate a recipe file. ``overrides`` (data_root, output_dir, executor, tasks, workers)
     come from the command line and win over the file."""
@@ -153,6 +205,8 @@ def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:  # safe_load refuses python tags: recipes cannot run code
         raise RecipeError(f"{path}: not valid (safe) YAML: {e}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: nested too deeply") from None
     return parse_recipe(data, base_dir=p.resolve().parent, source=str(p), overrides=overrides)
 
 
@@ -164,6 +218,7 @@ def parse_recipe(
 
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     data = _check_keys("recipe", data, TOP_KEYS)
+    _check_size(data)
     raw = copy.deepcopy(data)
     data = _expand(data)
 
@@ -249,6 +304,9 @@ def parse_recipe(
     tasks = _int("engine.tasks", overrides.get("tasks") or eng.get("tasks", 1))
     workers = _int("engine.workers", overrides.get("workers") or eng.get("workers", min(tasks, os.cpu_count() or 1)))
 
+    beam = _check_keys("engine.beam", eng.get("beam") or {}, {"args"})
+    _check_beam_args(beam.get("args") or [])
+
     return Recipe(
         name=name,
         data_root=data_root,
@@ -263,7 +321,7 @@ def parse_recipe(
         workers=workers,
         slurm=dict(eng.get("slurm") or {}),
         ray=dict(eng.get("ray") or {}),
-        beam=dict(eng.get("beam") or {}),
+        beam=dict(beam),
         source=source,
         raw=raw,
     )

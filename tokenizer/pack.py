@@ -194,6 +194,7 @@ def pack(
 
     out.mkdir(parents=True, exist_ok=True)
     partial = out / f".partial-{os.getpid()}"
+    _remove_dead_partials(out)
     shutil.rmtree(partial, ignore_errors=True)
     try:
         manifest, t_encode = _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, shard_tokens,
@@ -213,6 +214,26 @@ def pack(
     log.info("packed %d docs, %d tokens (%s, %s) in %.1fs: %.0f tokens/s", manifest["total_documents"],
              manifest["total_tokens"], fmt, enc.backend, seconds, manifest["total_tokens"] / seconds)
     return manifest
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_dead_partials(out: Path) -> None:
+    """Remove ``.partial-<pid>`` build folders left by killed packs (their process is gone)."""
+    if not out.is_dir():
+        return
+    for d in out.glob(".partial-*"):
+        pid = d.name.removeprefix(".partial-")
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, shard_tokens, val_fraction, splits,

@@ -142,6 +142,10 @@ def open_binary(raw: BinaryIO, path: str, compression: Compression | None | Lite
     comp = compression_of(path) if compression == "infer" else compression
     if comp is None:
         return io.BufferedReader(_Passthrough(raw), READ_SIZE)
+    first = raw.read(1)
+    if not first:  # a 0-byte file holds no records, whatever its name (bz2 would call it truncated)
+        return io.BufferedReader(_Passthrough(io.BytesIO(b"")), READ_SIZE)
+    raw = _Prepended(first, raw)
     if comp == "gzip":
         inner = _Guarded(gzip.GzipFile(fileobj=raw, mode="rb"), "gzip", (gzip.BadGzipFile, EOFError, zlib.error))
     elif comp == "bz2":
@@ -163,6 +167,20 @@ def open_text(
 ) -> io.TextIOWrapper:
     """:func:`open_binary` decoded as text (universal newlines off: lines end in ``\\n`` as stored)."""
     return io.TextIOWrapper(open_binary(raw, path, compression), encoding=encoding, errors=errors, newline="")
+
+
+class _Prepended:
+    """``head`` (bytes already read from ``raw``), then the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._head or n == 0:
+            return self._raw.read(n)
+        head, self._head = self._head, b""  # one byte: n >= 1 here
+        return head + (self._raw.read() if n is None or n < 0 else self._raw.read(n - 1))  # full reads (gzip needs them)
 
 
 class _Passthrough(io.RawIOBase):

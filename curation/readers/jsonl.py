@@ -101,6 +101,8 @@ class JsonlReader(Reader):
             return Record(position, drop_reason="undecodable", error=f"line is not valid UTF-8/16/32: {e}")
         except ValueError as e:
             return Record(position, drop_reason="bad_json_line", error=f"invalid JSON: {e}")
+        except RecursionError:  # thousands of nested arrays/objects: this line only, not the rest of the shard
+            return Record(position, drop_reason="bad_json_line", error="invalid JSON: nested too deeply")
         if not isinstance(obj, dict):
             return Record(position, drop_reason="bad_json_line", error=f"a JSON {type(obj).__name__}, not an object")
         md: dict[str, Any] = {

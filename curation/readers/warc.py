@@ -27,7 +27,8 @@ corrupt byte there ends the shard with one error record).
 
 Error records (``drop_reason``): ``corrupt_gzip``, ``truncated_gzip`` (and the bz2/zstd variants),
 ``truncated_record`` (data ends before ``Content-Length`` bytes), ``bad_content_length`` (the block
-does not end where its ``Content-Length`` says), ``bad_warc_header``, ``undecodable`` (an HTTP
+does not end where its ``Content-Length`` says), ``bad_warc_header`` (unparsable headers, a damaged
+``WARC/`` line, a missing or unknown ``WARC-Type``), ``undecodable`` (an HTTP
 ``Content-Encoding`` such as ``br`` left in place). Dropped, not errors: ``non_html_payload``,
 ``oversize`` (over ``max_record_bytes``, skipped unread). A corruption whose record type
 is known to be skipped (request, metadata, ...) is logged but not counted; one whose type cannot be
@@ -50,6 +51,8 @@ log = logging.getLogger("corpusmill")
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 MAX_HEADER_BYTES = 1 << 16  # a WARC header block longer than this is corrupt
+# WARC 1.1 record types; any other WARC-Type value is a damaged header
+WARC_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"})
 _OUT_CHUNK = 1 << 20  # decompressed bytes per zlib call (bounds memory on gzip bombs)
 _HOLD = 8  # last bytes of a member held back until its CRC is checked
 _RETAIN = 8 << 20  # compressed bytes of the current member kept to resync from its start
@@ -411,12 +414,14 @@ def iter_warc(
     s = _Stream(items)
     absorb_until = -1  # while s.members == this, corruption belongs to an error already counted
     rec_member = 0  # s.members when the current record's header was found
+    absorbing = False  # the bytes up to the next "WARC/" line belong to an error already counted
 
     def error(headers, kind, message) -> WarcError | None:
-        nonlocal absorb_until
+        nonlocal absorb_until, absorbing
         absorb_until = rec_member
+        absorbing = True
         rtype = headers.get("warc-type") if headers else None
-        if rtype is not None and rtype not in wanted:
+        if rtype is not None and rtype.lower() in WARC_TYPES and rtype not in wanted:
             log.info("%s: skipped %s record damaged (%s): %s", path, headers.get("warc-type"), kind, message)
             return None
         return WarcError(headers, kind, message)
@@ -425,17 +430,29 @@ def iter_warc(
         headers: dict[str, str] | None = None
         rec_member = s.members
         try:
-            # -- find the next "WARC/x.y" line, crossing member boundaries
+            # -- find the next "WARC/x.y" line, crossing member boundaries. Other non-blank lines
+            # here are a record whose "WARC/" line is damaged (or the rest of one already counted)
+            junk: list[bytes] = []
             while True:
                 rec_member = s.members
                 line = s.readline()
                 if line.startswith(b"WARC/") and len(line) < 32:
                     break
+                if not absorbing and (junk or line.strip()) and len(junk) < 200:
+                    junk.append(line)
                 if not line:
                     if s.unblock():
                         continue
                     if s.eof:
-                        return
+                        break
+            if junk:
+                junk_headers = _damaged_headers(junk)
+                err = error(junk_headers, "bad_warc_header", "a record without its 'WARC/1.x' line (damaged header?)")
+                if err is not None:
+                    yield err
+            if not line:
+                return
+            absorbing = False
             # -- header block
             lines: list[bytes] = []
             size = 0
@@ -456,6 +473,9 @@ def iter_warc(
                 headers = headers if headers else None
                 raise _BadRecord("bad_warc_header", f"bad WARC header: {e!r}") from None
             rtype = headers.get("warc-type", "")
+            if rtype.lower() not in WARC_TYPES:  # damaged or missing: it may have been a response
+                s.skip(length)
+                raise _BadRecord("bad_warc_header", f"missing or unknown WARC-Type {rtype!r}")
             # -- block
             if rtype not in wanted or length > max_record_bytes:
                 got = s.skip(length)
@@ -494,6 +514,24 @@ def iter_warc(
             continue
         if rtype in wanted:
             yield WarcRecord(headers, block, length)
+
+
+def _damaged_headers(lines: list[bytes]) -> dict[str, str] | None:
+    """The ``WARC-*`` headers readable in the first lines of a record whose ``WARC/`` line is damaged."""
+    out: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            if out:
+                break
+            continue
+        try:
+            parsed = _parse_headers([line])
+        except ValueError:
+            continue
+        for k, v in parsed.items():
+            if k.startswith("warc-"):
+                out.setdefault(k, v)
+    return out or None
 
 
 class _BadRecord(Exception):
@@ -650,11 +688,18 @@ def _decode_ok(body: bytes, charset: str) -> str | None:
 
 
 def decode_html(body: bytes, http_charset: str | None) -> tuple[str, str]:
-    """Decode an HTML payload: BOM, HTTP charset, ``<meta>`` charset in the first 4 KB, strict UTF-8,
-    charset-normalizer, then UTF-8 with replacement. Returns ``(text, codec name)``."""
+    """Decode an HTML payload: BOM, strict UTF-8 when there are non-ASCII bytes (valid UTF-8 is UTF-8
+    whatever the label: servers often send a default ``charset=iso-8859-1``), HTTP charset,
+    ``<meta>`` charset in the first 4 KB, charset-normalizer, then UTF-8 with replacement.
+    Returns ``(text, codec name)``."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return body.decode(name, errors="replace"), name
+    if not body.isascii():
+        try:
+            return body.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
     candidates = [normalize_charset(http_charset)]
     m = _META_CHARSET.search(body[:4096])
     if m:
