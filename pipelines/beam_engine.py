@@ -157,7 +157,7 @@ def pipeline_options(recipe: Recipe, beam_args: list[str]) -> PipelineOptions:
 
 def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overwrite: bool = False) -> dict[str, Any]:
     from pipelines.datatrove_engine import _check_output_dir
-    from pipelines.summary import check_run, write_run_json
+    from pipelines.summary import finish_run
 
     t0 = time.time()
     shards = list_shards(recipe)
@@ -186,14 +186,4 @@ def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overw
     result.wait_until_finish()
     if dry_run:
         return {"engine": f"beam-{runner}", "dry_run": True, "result": result, "stages": recipe.stages}
-    totals = check_run(out, [s.source_file for s in shards])
-    summary = {
-        "recipe": recipe.name,
-        "recipe_hash": recipe.hash(),
-        "engine": f"beam-{runner}",
-        "output_dir": out,
-        "seconds": round(time.time() - t0, 2),
-        "totals": totals,
-    }
-    write_run_json(out, summary)
-    return summary
+    return finish_run(recipe, shards, f"beam-{runner}", t0)

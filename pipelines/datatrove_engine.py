@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from curation.registry import DEDUP_STAGES
 from pipelines.datatrove_steps import ShardReaderStep, SinkStep, StageStep
 from pipelines.inputs import Shard, list_shards
 from pipelines.recipe import Recipe, RecipeError
-from pipelines.summary import check_run, write_run_json
+from pipelines.summary import finish_run
 
 log = logging.getLogger("corpusmill")
 
@@ -121,14 +120,4 @@ def run_recipe(recipe: Recipe, *, overwrite: bool = False, slurm_dry_run: bool |
     if recipe.executor == "slurm":
         return {"executor": "slurm", "launch_scripts": [getattr(e, "launch_script_path", None) for e in executors]}
 
-    totals = check_run(out, [s.source_file for s in shards])
-    summary = {
-        "recipe": recipe.name,
-        "recipe_hash": recipe.hash(),
-        "engine": f"datatrove-{recipe.executor}",
-        "output_dir": out,
-        "seconds": round(time.time() - t0, 2),
-        "totals": totals,
-    }
-    write_run_json(out, summary)
-    return summary
+    return finish_run(recipe, shards, f"datatrove-{recipe.executor}", t0)

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from datatrove.data import Document, DocumentsPipeline
+from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curation.accounting import ShardSink, shard_done

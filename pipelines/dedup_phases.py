@@ -14,9 +14,7 @@ skips finished shards) can never leave a shard unsigned.
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 import fsspec
 import pyarrow.parquet as pq

@@ -231,7 +231,6 @@ def parse_recipe(
         data_root = _resolve(None if "data_root" in overrides else base_dir, data_root)
         if not is_url(data_root):
             data_root = os.path.abspath(data_root)
-    root = Path(data_root) if data_root and not is_url(data_root) else None
 
     inputs_raw = data.get("inputs")
     if not isinstance(inputs_raw, list) or not inputs_raw:

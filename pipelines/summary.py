@@ -99,3 +99,20 @@ def write_run_json(output_dir: str, payload: dict[str, Any]) -> str:
         json.dump(payload, fh, indent=2, default=str)
     fs.mv(tmp, final)
     return final
+
+
+def finish_run(recipe, shards: list, engine: str, started: float) -> dict[str, Any]:
+    """Check the accounting over every shard of ``recipe`` and write ``run.json``; returns the summary."""
+    import time
+
+    out = recipe.output_dir.rstrip("/")
+    summary = {
+        "recipe": recipe.name,
+        "recipe_hash": recipe.hash(),
+        "engine": engine,
+        "output_dir": out,
+        "totals": check_run(out, [s.source_file for s in shards]),
+    }
+    summary["seconds"] = round(time.time() - started, 2)
+    write_run_json(out, summary)
+    return summary

@@ -39,3 +39,16 @@ def _keep_tools_out_of_home(tmp_path_factory):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     yield
+
+
+def run_cli(*args: str, check: bool = True, timeout: int = 1500):
+    """Run ``corpusmill ARGS`` in a subprocess from the repo root, as a user would."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    res = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"corpusmill {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}")
+    return res

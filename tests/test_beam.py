@@ -3,29 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = REPO / "examples" / "default.yaml"
-
-
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=1200)
-    if check and res.returncode != 0:
-        raise AssertionError(f"{args} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}")
-    return res
-
-
-def rows(sql: str):
-    return duckdb.sql(sql).fetchall()
 
 
 def test_dataflow_dry_run_builds_every_stage(shared_data, tmp_path):

@@ -3,27 +3,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT = REPO / "examples" / "default.yaml"
 STAGE_ORDER = ["read", "extract", "language_id", "gopher_repetition", "gopher_quality", "c4", "fineweb",
                "stop_words", "token_ratio", "toxicity", "exact_dedup", "minhash_dedup"]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=1500)
-    if res.returncode != 0:
-        raise AssertionError(f"{args} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}")
-    return res
 
 
 def rows(sql: str):

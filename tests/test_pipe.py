@@ -6,8 +6,6 @@ resume (a rerun skips finished work), Ray parity, the Slurm script, and corrupte
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import os
 import shutil
 import subprocess
@@ -15,7 +13,6 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from schemas import read_schema_metadata
