@@ -50,7 +50,7 @@ def main() -> None:
             for engine in ("datatrove", "beam"):  # alternate so load changes hit both
                 out = Path(tmp) / f"{engine}-{i}"
                 secs = run(engine, a.recipe, a.data, out, a.workers)
-                read, kept = duckdb.sql(f"SELECT sum(read), sum(kept) FROM read_parquet('{out}/manifest/*.parquet')").fetchone()
+                read, kept = duckdb.sql(f"SELECT sum(read), sum(kept) FROM read_parquet('{out}/manifest/*.parquet')").fetchall()[0]
                 rates[engine].append(read / secs)
                 print(f"{engine:9s} run {i}: {read} docs read, {kept} kept, {secs:6.1f} s, {read / secs:6.1f} docs/s")
                 shutil.rmtree(out)
