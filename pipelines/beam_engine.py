@@ -38,12 +38,13 @@ NS = "corpusmill"
 
 
 class ReadShardDoFn(beam.DoFn):
-    def __init__(self, output_dir: str, recipe_hash: str) -> None:
+    def __init__(self, output_dir: str, recipe_hash: str, skip_done: bool = True) -> None:
         self.output_dir = output_dir
         self.recipe_hash = recipe_hash
+        self.skip_done = skip_done
 
     def process(self, shard: Shard) -> Iterable:
-        if shard_done(self.output_dir, shard.source_file, self.recipe_hash):
+        if self.skip_done and shard_done(self.output_dir, shard.source_file, self.recipe_hash):
             Metrics.counter(NS, "shards_skipped").inc()
             return
         for doc in read_shard(shard):
@@ -115,7 +116,9 @@ def build_beam_pipeline(p: beam.Pipeline, recipe: Recipe, shards: list[Shard], o
         p
         | "Shards" >> beam.Create(shards)
         | "SpreadShards" >> beam.Reshuffle()
-        | "ReadShard" >> beam.ParDo(ReadShardDoFn(out, h))
+        # with dedup, every shard must be read again on a rerun: a finished shard's documents still have to
+        # be compared with the others (outputs are deterministic and replaced atomically)
+        | "ReadShard" >> beam.ParDo(ReadShardDoFn(out, h, skip_done=not any(s.stage in DEDUP_STAGES for s in recipe.stages)))
     )
     dedup_done = False
     for i, spec in enumerate(recipe.stages):

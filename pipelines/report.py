@@ -576,7 +576,7 @@ def build_report(run: Run, con: duckdb.DuckDBPyConnection) -> str:
     meta = [f"run directory <code>{_esc(run.root)}</code>", f"engine {_esc(', '.join(engines) or info.get('engine', '?'))}",
             f"recipe hash {_esc(', '.join(hashes) or '?')}"]
     if info.get("seconds") is not None:
-        meta.append(f"curation took {_esc(info['seconds'])} s")
+        meta.append(f"last curate invocation took {_esc(info['seconds'])} s (a resumed rerun skips finished shards)")
     generated = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())
     nav_html = "<nav>" + "".join(f'<a href="#{a}">{_esc(t)}</a>' for a, t in nav) + "</nav>"
     return f"""<!DOCTYPE html>

@@ -673,44 +673,13 @@ def _suffix_window(compiled: re.Pattern) -> int | None:
 def _first_char_class(compiled: re.Pattern) -> re.Pattern | None:
     """A character class that every match of ``compiled`` must contain (its possible first consumed
     characters), or None when that cannot be worked out safely (e.g. an empty match is possible)."""
-    p, c = _sre()
-
-    def first(seq) -> list[str] | None:
-        for op, av in seq.data:
-            if op in (c.ASSERT, c.ASSERT_NOT, c.AT):
-                continue  # zero-width
-            if op is c.LITERAL:
-                return [re.escape(chr(av))]
-            if op is c.IN:
-                out = []
-                for iop, iav in av:
-                    if iop is c.LITERAL:
-                        out.append(re.escape(chr(iav)))
-                    elif iop is c.RANGE:
-                        out.append(re.escape(chr(iav[0])) + "-" + re.escape(chr(iav[1])))
-                    else:
-                        return None
-                return out
-            if op is c.BRANCH:
-                out = []
-                for alt in av[1]:
-                    f = first(alt)
-                    if f is None:
-                        return None
-                    out += f
-                return out
-            if op is c.SUBPATTERN:
-                return first(av[-1])
-            if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
-                return first(av[2])
-            return None
-        return None  # could match the empty string
+    p, _ = _sre()
 
     try:
         tree = p.parse(compiled.pattern, compiled.flags)
         if tree.getwidth()[0] < 1:
             return None
-        f = first(tree)
+        f = _edge_chars(tree, last=False)
         return re.compile("[" + "".join(f) + "]", compiled.flags) if f else None
     except Exception:  # pragma: no cover
         return None
