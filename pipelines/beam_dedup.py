@@ -28,7 +28,7 @@ from curation.dedup.config import dedup_config
 from curation.dedup.exact import exact_key, exact_key_from_codepoints
 from curation.dedup.lsh import DedupConfig
 from curation.dedup.minhash import MinHasher
-from curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
+from curation.dedup.normalize import normalize_codepoints
 from curation.dedup.steps import mark_document
 from curation.document import is_alive
 
@@ -50,7 +50,7 @@ class DedupKeysFn(beam.DoFn):
         ident = (md.get("source_file"), md.get("position"), doc.id)
         z = normalize_codepoints(doc.text)
         if self._hasher is not None and z.size:
-            sig = self._hasher.signature_from_shingles(shingles_from_codepoints(z, self._hasher.config.n_grams))
+            sig = self._hasher.signature_from_codepoints(z)
             if sig is not None:
                 for j, (h, g) in enumerate(self._hasher.band_keys(sig).tolist()):
                     yield (("b", j, h, g), ident)

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from curation.dedup.exact import EXACT_MODES, exact_key, exact_key_from_codepoints
 from curation.dedup.minhash import MinHashConfig, MinHasher
-from curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
+from curation.dedup.normalize import normalize_codepoints
 
 __all__ = [
     "DedupConfig",
@@ -331,7 +331,7 @@ class SignatureWriter:
         z = normalize_codepoints(text)
         sig_keys = None
         if self.hasher is not None and z.size:
-            sig = self.hasher.signature_from_shingles(shingles_from_codepoints(z, self.hasher.config.n_grams))
+            sig = self.hasher.signature_from_codepoints(z)
             if sig is not None:
                 sig_keys = self.hasher.band_keys(sig)
         ekey = None

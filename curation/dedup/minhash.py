@@ -14,9 +14,11 @@ universal family, but on well-mixed 64-bit inputs it behaves as a random permuta
 check that signature agreement estimates the true Jaccard similarity). Given the same shingle hashes,
 our signature is bit-for-bit datatrove's (tested).
 
-All permutations are applied at once as an (n_shingles x num_perm) uint64 array, in chunks of 256
-shingles so the working set stays in cache; the reduction ``mod p`` uses the Mersenne identity
-``y mod p = (y & p) + (y >> 61)`` (then one conditional subtraction), no division.
+The reduction ``mod p`` uses the Mersenne identity ``y mod p = (y & p) + (y >> 61)`` (then one
+conditional subtraction), no division. It runs as a compiled loop over shingles x permutations
+(numba, vectorised by LLVM: :mod:`curation.dedup.kernels`) or, as a fallback, in numpy: all
+permutations at once as an (n_shingles x num_perm) uint64 array, in chunks of 256 shingles so the
+working set stays in cache.
 
 Signatures depend only on the text and the config (seeded), never on the engine, worker or task.
 
@@ -34,6 +36,7 @@ from functools import lru_cache
 import numpy as np
 import xxhash
 
+from curation.dedup.kernels import jit_kernels
 from curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
 
 __all__ = ["MinHashConfig", "MinHasher", "MERSENNE_PRIME", "optimal_bands_rows"]
@@ -131,6 +134,12 @@ class MinHasher:
         x = np.asarray(shingles, dtype=U64).ravel()
         if x.size == 0:
             return None
+        jit = jit_kernels()
+        if jit is not None:
+            return jit.signature(x, self.a, self.b)
+        return self._signature_numpy(x)
+
+    def _signature_numpy(self, x: np.ndarray) -> np.ndarray:
         a, b = self.a, self.b
         acc = np.full(a.size, np.iinfo(U64).max, dtype=U64)
         with np.errstate(over="ignore"):
@@ -154,9 +163,14 @@ class MinHasher:
     def shingles(self, text: str) -> np.ndarray:
         return shingles_from_codepoints(normalize_codepoints(text), self.config.n_grams)
 
+    def signature_from_codepoints(self, z: np.ndarray) -> np.ndarray | None:
+        """Signature of a normalised text (:func:`~curation.dedup.normalize.normalize_codepoints`).
+        Repeated shingles are not removed first: they cannot change a minimum."""
+        return self.signature_from_shingles(shingles_from_codepoints(z, self.config.n_grams, unique=False))
+
     def signature(self, text: str) -> np.ndarray | None:
         """Signature of a raw text (normalised and shingled here); None when it has no words."""
-        return self.signature_from_shingles(self.shingles(text))
+        return self.signature_from_codepoints(normalize_codepoints(text))
 
     # -- LSH ------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ applies, in this order:
 The result is a sequence of words separated by single spaces (:func:`normalize_text`).
 
 Steps 1-3 are one table look-up per code point (tables built once per process from ``unicodedata``);
-only a text holding a character that decomposes into several non-punctuation characters (``ﬁ``,
+the loops run compiled (numba, :mod:`curation.dedup.kernels`) or, as a fallback, in numpy; only a text holding a character that decomposes into several non-punctuation characters (``ﬁ``,
 ``½``, ``™``, Hangul syllables) is NFKD-normalised as a string first.
 
 Differences from datatrove's ``simplify_text``: datatrove strips a fixed list of ~100 punctuation
@@ -46,6 +46,8 @@ import sys
 import unicodedata
 
 import numpy as np
+
+from curation.dedup.kernels import jit_kernels
 
 __all__ = [
     "normalize_codepoints",
@@ -162,10 +164,16 @@ def _normalize_array(cp: np.ndarray, cls: np.ndarray) -> np.ndarray:
 
 def normalize_codepoints(text: str) -> np.ndarray:
     """The normalised text as a uint32 array of code points (words separated by single spaces)."""
-    ccls = _tables()[1]
+    cmap, ccls = _tables()
     cp = _to_codepoints(text)
     if cp.size == 0:
         return cp
+    jit = jit_kernels()
+    if jit is not None:
+        z, expand = jit.normalize(cp, cmap, ccls, not text.isascii())
+        if expand:
+            z, _ = jit.normalize(_to_codepoints(unicodedata.normalize("NFKD", text)), cmap, ccls, False)
+        return z
     cls = np.take(ccls, cp)
     if not text.isascii() and (cls == _EXPAND).any():
         cp = _to_codepoints(unicodedata.normalize("NFKD", text))
@@ -245,6 +253,11 @@ def shingles_from_codepoints(z: np.ndarray, n: int = 5, *, unique: bool = True) 
     L = int(z.size)
     if L == 0:
         return np.empty(0, dtype=U64)
+    jit = jit_kernels()
+    if jit is not None:
+        pw, ipw = _powers(L)
+        h = jit.shingles(z, _char_values(), pw, ipw, n)
+        return sorted_unique(h) if unique else h
     spaces = np.nonzero(z == _SPACE_CP)[0]
     n_words = spaces.size + 1
     if n_words <= n:
