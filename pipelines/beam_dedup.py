@@ -11,8 +11,9 @@ Exact dedup groups on the exact key, MinHash on (band, band hash) — Beam's Gro
 sorted runs on disk. Connected components run in one combine: the edges (at most one per document per
 band, usually far fewer) and the identities of the documents that have an edge must fit in one
 worker's memory (~100 bytes each: 10 M duplicate documents ~ 1-2 GB). Past that, replace the combine
-by iterative large-star/small-star rounds. The survivor rule is the datatrove path's: the member with
-the smallest (source_file, position, id).
+by iterative large-star/small-star rounds. The survivor rule is the datatrove path's
+(``DedupConfig.survivor``: the longest normalised text, then the smallest (source_file, position, id);
+or only the latter), applied by the same function.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from curation.document import is_alive
 
 
 class DedupKeysFn(beam.DoFn):
-    """(bucket key, (source_file, position, id)) for every band and the exact key of an alive doc."""
+    """(bucket key, (source_file, position, id, length)) for every band and the exact key of an alive
+    doc (length: normalised code points, for the ``longest`` survivor rule)."""
 
     def __init__(self, config: DedupConfig) -> None:
         self.config = config
@@ -47,8 +49,8 @@ class DedupKeysFn(beam.DoFn):
         if not is_alive(doc):
             return
         md = doc.metadata
-        ident = (md.get("source_file"), md.get("position"), doc.id)
         z = normalize_codepoints(doc.text)
+        ident = (md.get("source_file"), md.get("position"), doc.id, int(z.size))
         if self._hasher is not None and z.size:
             sig = self._hasher.signature_from_codepoints(z)
             if sig is not None:
@@ -71,6 +73,9 @@ def bucket_edges(item) -> Iterable:
 
 class ClustersFn(beam.CombineFn):
     """All edges -> {doc id: ClusterInfo} for every document in a cluster."""
+
+    def __init__(self, survivor: str = "longest") -> None:
+        self.survivor = survivor
 
     def create_accumulator(self):
         return []
@@ -95,9 +100,10 @@ class ClustersFn(beam.CombineFn):
                 "id": [m[2] for m in idents],
                 "source_file": [m[0] for m in idents],
                 "position": pa.array([m[1] for m in idents], type=pa.int64()),
+                "length": pa.array([m[3] for m in idents], type=pa.int64()),
             }
         )
-        t = cluster_table(identities, near, exact).to_pylist()
+        t = cluster_table(identities, near, exact, survivor=self.survivor).to_pylist()
         return {
             r["id"]: ClusterInfo(r["cluster"], r["cluster_size"], r["verdict"], r["exact_cluster"], r["exact_cluster_size"])
             for r in t
@@ -125,6 +131,6 @@ def add_dedup(docs, dedup_stages: list) -> Any:
         | "Dedup:Keys" >> beam.ParDo(DedupKeysFn(config))
         | "Dedup:GroupByBucket" >> beam.GroupByKey()
         | "Dedup:Edges" >> beam.FlatMap(bucket_edges)
-        | "Dedup:Clusters" >> beam.CombineGlobally(ClustersFn())
+        | "Dedup:Clusters" >> beam.CombineGlobally(ClustersFn(config.survivor))
     )
     return docs | "Dedup:Mark" >> beam.Map(_mark, mapping=beam.pvalue.AsSingleton(mapping))

@@ -143,17 +143,18 @@ def test_scipy_and_union_find_agree(pairs):
 
 
 def _ident(rows):
-    return pa.table(
-        {
-            "key": pa.array([r[0] for r in rows], pa.uint64()),
-            "id": [r[1] for r in rows],
-            "source_file": [r[2] for r in rows],
-            "position": pa.array([r[3] for r in rows], pa.int64()),
-        }
-    )
+    cols = {
+        "key": pa.array([r[0] for r in rows], pa.uint64()),
+        "id": [r[1] for r in rows],
+        "source_file": [r[2] for r in rows],
+        "position": pa.array([r[3] for r in rows], pa.int64()),
+    }
+    if all(len(r) > 4 for r in rows):
+        cols["length"] = pa.array([r[4] for r in rows], pa.int64())
+    return pa.table(cols)
 
 
-def test_survivor_rule_and_verdicts():
+def test_survivor_rule_first_and_verdicts():
     ident = _ident(
         [
             (1, "id-z", "b.jsonl", 3),
@@ -167,7 +168,7 @@ def test_survivor_rule_and_verdicts():
     )
     near = np.array([[1, 2], [2, 4], [5, 6]], dtype=np.uint64)
     exact = np.array([[1, 3], [4, 2]], dtype=np.uint64)
-    t = cluster_table(ident, near, exact)
+    t = cluster_table(ident, near, exact, survivor="first")
     rows = {r["id"]: r for r in t.to_pylist()}
     assert set(rows) == {"id-z", "id-y", "id-x", "id-w", "id-b", "id-a"}
     assert {r["cluster"] for i, r in rows.items() if i.startswith("id-") and i not in ("id-a", "id-b")} == {"id-x"}
@@ -180,8 +181,36 @@ def test_survivor_rule_and_verdicts():
     assert rows["id-b"]["cluster"] == "id-a" and rows["id-b"]["cluster_size"] == 2
     # independent of the order identities and edges come in
     perm = [6, 0, 5, 2, 1, 4, 3]
-    t2 = cluster_table(ident.take(pa.array(perm)), near[::-1, ::-1].copy(), exact[::-1].copy())
+    t2 = cluster_table(ident.take(pa.array(perm)), near[::-1, ::-1].copy(), exact[::-1].copy(), survivor="first")
     assert t2.sort_by("id").equals(t.sort_by("id"))
+    with pytest.raises(ValueError, match="length"):
+        cluster_table(ident, near, exact)  # "longest" (the default) needs the lengths
+
+
+def test_survivor_rule_longest():
+    ident = _ident(
+        [
+            (1, "id-z", "b.jsonl", 3, 500),  # longest of cluster {1,2,3,4} ...
+            (2, "id-y", "a.jsonl", 10, 400),
+            (3, "id-x", "a.jsonl", 2, 500),  # ... tied with 1, and first in corpus order: the survivor
+            (4, "id-w", "c.jsonl", 0, 400),
+            (5, "id-b", None, None, 90),
+            (6, "id-a", None, None, 80),
+            (7, "lonely", "a.jsonl", 0, 10),
+        ]
+    )
+    near = np.array([[1, 2], [2, 4], [5, 6]], dtype=np.uint64)
+    exact = np.array([[1, 3], [4, 2]], dtype=np.uint64)
+    rows = {r["id"]: r for r in cluster_table(ident, near, exact).to_pylist()}
+    assert rows["id-x"]["verdict"] == KEEP and rows["id-x"]["cluster_size"] == 4
+    assert rows["id-z"]["verdict"] == EXACT_DUPLICATE and rows["id-z"]["cluster"] == "id-x"
+    assert rows["id-w"]["verdict"] == EXACT_DUPLICATE and rows["id-y"]["verdict"] == NEAR_DUPLICATE
+    # the longer one survives although it sorts after the other in corpus order
+    assert rows["id-b"]["verdict"] == KEEP and rows["id-a"]["verdict"] == NEAR_DUPLICATE
+    assert rows["id-a"]["cluster"] == "id-b"
+    perm = [6, 0, 5, 2, 1, 4, 3]
+    t2 = cluster_table(ident.take(pa.array(perm)), near[::-1, ::-1].copy(), exact[::-1].copy())
+    assert t2.sort_by("id").equals(cluster_table(ident, near, exact).sort_by("id"))
 
 
 def test_missing_identity_raises():
@@ -279,3 +308,19 @@ def test_partitioned_lookup(tmp_path):
     kept = [d for d in r.docs if "cm_status" not in d.metadata]
     assert [(d.metadata["source_file"], d.metadata["position"]) for d in kept] == [("shard-0", i) for i in range(4)]
     assert all(d.metadata["dedup_cluster_size"] == 6 for d in r.docs)
+
+
+def test_survivor_rule_from_recipe_stages():
+    from curation.dedup.config import dedup_config
+    from pipelines.recipe import StageSpec
+
+    assert dedup_config([StageSpec("exact_dedup"), StageSpec("minhash_dedup")]).survivor == "longest"
+    assert dedup_config([StageSpec("exact_dedup"), StageSpec("minhash_dedup", {"survivor": "first"})]).survivor == "first"
+    assert dedup_config([StageSpec("exact_dedup", {"survivor": "first"})]).survivor == "first"
+    with pytest.raises(ValueError, match="different survivor rules"):
+        dedup_config([StageSpec("exact_dedup", {"survivor": "first"}), StageSpec("minhash_dedup", {"survivor": "longest"})])
+    with pytest.raises(ValueError, match="survivor must be one of"):
+        dedup_config([StageSpec("minhash_dedup", {"survivor": "newest"})])
+    # the rule is part of the work directory's config: a rerun with another rule needs a new one
+    assert DedupConfig.from_dict(DedupConfig(survivor="first").to_dict()).survivor == "first"
+    assert DedupConfig.from_dict({"minhash": None, "exact": True}).survivor == "first"  # written before the option

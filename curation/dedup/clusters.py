@@ -7,10 +7,18 @@ edges apart. Two clusterings are computed over the same documents:
 - *dedup clusters*: connected components of all edges (exact and MinHash). An exact cluster always
   lies inside one dedup cluster.
 
-Survivor rule (engine-, task- and order-independent): in every cluster the survivor is the member
-with the smallest ``(source_file, position, id)``, i.e. the first copy in corpus order (shards by
-their relative path, records by their ordinal in the shard; a missing source_file counts as ``""``,
-a missing position as -1; the id breaks the remaining ties). Each member gets
+Survivor rule (engine-, task- and order-independent), ``DedupConfig.survivor``:
+
+- ``longest`` (default): the member with the most normalised text (code points after
+  :func:`~curation.dedup.normalize.normalize_codepoints`: the most complete copy, e.g. the newer,
+  corrected edition of a book rather than the older one), ties broken as for ``first``;
+- ``first``: the member with the smallest ``(source_file, position, id)``, i.e. the first copy in
+  corpus order (shards by their relative path, records by their ordinal in the shard; a missing
+  source_file counts as ``""``, a missing position as -1; the id breaks the remaining ties). This is
+  datatrove's / FineWeb's choice.
+
+Exact duplicates have the same normalised length, so under both rules the survivor of a dedup
+cluster is also the survivor of its exact cluster. Each member gets
 
 - ``cluster``: the dedup cluster's survivor id (the survivor's own id for the survivor),
   ``cluster_size``: the dedup cluster's size (>= 2);
@@ -48,9 +56,11 @@ import xxhash
 from curation.dedup.lsh import (
     DOCS_SCHEMA,
     EDGE,
+    SURVIVOR_RULES,
     _tmp_name,
     atomic_write_json,
     check_signatures_complete,
+    load_config,
     read_json,
 )
 from curation.dedup.normalize import sorted_unique
@@ -167,12 +177,16 @@ def connected_components(
     return nodes, labels
 
 
-def _survivor_groups(labels: np.ndarray, sf: list, pos: list, ids: list) -> tuple[np.ndarray, np.ndarray]:
-    """For each row: the row index of its group's survivor and the group's size."""
+def _survivor_groups(
+    labels: np.ndarray, sf: list, pos: list, ids: list, length: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row: the row index of its group's survivor and the group's size. ``length`` given:
+    the longest member survives (rule ``longest``), else / on ties the first in corpus order."""
     n = labels.size
     t = pa.table(
         {
             "label": pa.array(labels, type=pa.int64()),
+            "neg_len": pa.array(np.zeros(n, np.int64) if length is None else -np.asarray(length, np.int64)),
             "sf": pa.array(["" if s is None else s for s in sf], type=pa.string()),
             "pos": pa.array([-1 if p is None else p for p in pos], type=pa.int64()),
             "id": pa.array(ids, type=pa.string()),
@@ -180,7 +194,9 @@ def _survivor_groups(labels: np.ndarray, sf: list, pos: list, ids: list) -> tupl
         }
     )
     order = pc.sort_indices(
-        t, sort_keys=[("label", "ascending"), ("sf", "ascending"), ("pos", "ascending"), ("id", "ascending")]
+        t,
+        sort_keys=[("label", "ascending"), ("neg_len", "ascending"), ("sf", "ascending"), ("pos", "ascending"),
+                   ("id", "ascending")],
     )
     rows = t["row"].take(order).to_numpy()
     lab = labels[rows]
@@ -202,12 +218,13 @@ def cluster_table(
     near_edges: np.ndarray,
     exact_edges: np.ndarray,
     *,
+    survivor: str = "longest",
     use_scipy: bool = True,
 ) -> pa.Table:
     """The mapping (:data:`MAPPING_SCHEMA`) for every document that has at least one edge.
 
-    ``identities``: columns ``key`` (uint64), ``id``, ``source_file``, ``position`` for (at least)
-    every key in the edges. ``near_edges`` / ``exact_edges``: (E, 2) uint64 key pairs. Engine-agnostic:
+    ``identities``: columns ``key`` (uint64), ``id``, ``source_file``, ``position`` and, for the
+    ``longest`` survivor rule, ``length`` for (at least) every key in the edges. ``near_edges`` / ``exact_edges``: (E, 2) uint64 key pairs. Engine-agnostic:
     a Beam pipeline can call it with edges and identities collected after its GroupByKey."""
     near = _unique_edges(near_edges)
     exact = _unique_edges(exact_edges)
@@ -228,8 +245,15 @@ def cluster_table(
     sf = ident["source_file"].to_pylist()
     pos = ident["position"].to_pylist()
 
-    surv, size = _survivor_groups(labels, sf, pos, ids)
-    esurv, esize = _survivor_groups(exact_labels, sf, pos, ids)
+    if survivor not in SURVIVOR_RULES:
+        raise ValueError(f"survivor must be one of {', '.join(SURVIVOR_RULES)}, got {survivor!r}")
+    length = None
+    if survivor == "longest":
+        if "length" not in ident.column_names:
+            raise ValueError("cluster_table: the 'longest' survivor rule needs a 'length' column")
+        length = ident["length"].fill_null(0).to_numpy()
+    surv, size = _survivor_groups(labels, sf, pos, ids, length)
+    esurv, esize = _survivor_groups(exact_labels, sf, pos, ids, length)
     rows = np.arange(nodes.size)
     verdict = np.where(surv == rows, KEEP, np.where(esurv != rows, EXACT_DUPLICATE, NEAR_DUPLICATE))
     ids_arr = np.array(ids, dtype=object)
@@ -314,7 +338,11 @@ def build_clusters(
     exact = _read_edges(edges_dir / f"{j}.bin" for j in jobs if j.startswith("exact-"))
     nodes = sorted_unique(np.concatenate([near.ravel(), exact.ravel()]))
     identities = _load_identities(workdir, nodes)
-    table = cluster_table(identities, near, exact, use_scipy=use_scipy)
+    survivor = load_config(workdir).survivor
+    if survivor == "longest" and "length" not in identities.column_names:
+        raise ValueError(f"{workdir}: signatures written without document lengths (an older corpusmill); "
+                         "rerun the dedup signature phase in a new work directory")
+    table = cluster_table(identities, near, exact, survivor=survivor, use_scipy=use_scipy)
 
     out_dir = workdir / "clusters"
     out_dir.mkdir(parents=True, exist_ok=True)

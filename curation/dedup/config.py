@@ -5,6 +5,7 @@ stages:
   - stage: exact_dedup        # hash of the normalised text (or the raw text: mode: raw)
     mode: normalized
   - stage: minhash_dedup      # word 5-grams, 14 bands x 8 rows (FineWeb) ...
+    survivor: longest         # which copy a cluster keeps: longest (default) or first (corpus order)
     n_grams: 5
     num_bands: 14
     rows_per_band: 8
@@ -19,17 +20,18 @@ stages:
 from __future__ import annotations
 
 from curation.dedup.exact import EXACT_MODES
-from curation.dedup.lsh import DedupConfig
+from curation.dedup.lsh import SURVIVOR_RULES, DedupConfig
 from curation.dedup.minhash import MinHashConfig
 
 
 class ExactDedupConfig:
     name = "exact_dedup"
 
-    def __init__(self, mode: str = "normalized") -> None:
+    def __init__(self, mode: str = "normalized", survivor: str | None = None) -> None:
         if mode not in EXACT_MODES:
             raise ValueError(f"mode must be one of {', '.join(EXACT_MODES)}, got {mode!r}")
         self.mode = mode
+        self.survivor = _check_survivor(survivor)
 
 
 class MinhashDedupConfig:
@@ -43,7 +45,9 @@ class MinhashDedupConfig:
         seed: int = 1,
         threshold: float | None = None,
         num_perm: int = 112,
+        survivor: str | None = None,
     ) -> None:
+        self.survivor = _check_survivor(survivor)
         if threshold is not None:
             if num_bands is not None or rows_per_band is not None:
                 raise ValueError("give either threshold (and num_perm) or num_bands and rows_per_band, not both")
@@ -54,12 +58,25 @@ class MinhashDedupConfig:
             self.minhash = MinHashConfig(n_grams=n_grams, num_bands=num_bands or 14, rows_per_band=rows_per_band or 8, seed=seed)
 
 
+def _check_survivor(survivor: str | None) -> str | None:
+    if survivor is not None and survivor not in SURVIVOR_RULES:
+        raise ValueError(f"survivor must be one of {', '.join(SURVIVOR_RULES)}, got {survivor!r}")
+    return survivor
+
+
 def dedup_config(stages: list) -> DedupConfig:
-    """One DedupConfig from the recipe's dedup stage specs (``StageSpec`` with ``.stage``/``.params``)."""
+    """One DedupConfig from the recipe's dedup stage specs (``StageSpec`` with ``.stage``/``.params``).
+    Exact and MinHash dedup share one clustering, so they share one ``survivor`` rule: it may be given
+    on either stage (or on both, the same)."""
     exact = [ExactDedupConfig(**s.params) for s in stages if s.stage == "exact_dedup"]
     mh = [MinhashDedupConfig(**s.params) for s in stages if s.stage == "minhash_dedup"]
+    rules = {c.survivor for c in exact + mh if c.survivor is not None}
+    if len(rules) > 1:
+        raise ValueError(f"exact_dedup and minhash_dedup give different survivor rules {sorted(rules)}: "
+                         "they share one clustering, give one rule")
     return DedupConfig(
         minhash=mh[0].minhash if mh else None,
         exact=bool(exact),
         exact_mode=exact[0].mode if exact else "normalized",
+        survivor=rules.pop() if rules else "longest",
     )

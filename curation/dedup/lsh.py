@@ -10,7 +10,7 @@ Work directory layout::
     WORK/config.json                           DedupConfig (every phase checks it)
     WORK/sig/minhash/b{band:03d}/r{rank:05d}-{run:04d}.bin   sorted RECORDs (band key, doc key)
     WORK/sig/exact/r{rank:05d}-{run:04d}.bin                 sorted RECORDs (exact key, doc key)
-    WORK/sig/docs/r{rank:05d}.parquet          doc key -> id, source_file, position
+    WORK/sig/docs/r{rank:05d}.parquet          doc key -> id, source_file, position, length
     WORK/sig/done/r{rank:05d}.json             task completion marker (+ counts)
     WORK/edges/{job}.bin                       candidate edges (EDGE pairs of doc keys)
     WORK/edges/done/{job}.json, WORK/edges/jobs.json
@@ -51,6 +51,7 @@ from curation.dedup.normalize import normalize_codepoints
 
 __all__ = [
     "DedupConfig",
+    "SURVIVOR_RULES",
     "RECORD",
     "EDGE",
     "SignatureWriter",
@@ -77,8 +78,12 @@ DOCS_SCHEMA = pa.schema(
         pa.field("id", pa.string(), nullable=False),
         pa.field("source_file", pa.string()),
         pa.field("position", pa.int64()),
+        pa.field("length", pa.int64()),  # normalised code points (the "longest" survivor rule)
     ]
 )
+#: how a cluster's survivor is chosen (curation.dedup.clusters): the most normalised text, then the
+#: first in corpus order (``longest``, the default), or the first in corpus order (``first``)
+SURVIVOR_RULES = ("longest", "first")
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,13 @@ class DedupConfig:
     minhash: MinHashConfig | None = field(default_factory=MinHashConfig)
     exact: bool = True
     exact_mode: str = "normalized"
+    survivor: str = "longest"
 
     def __post_init__(self) -> None:
         if self.exact_mode not in EXACT_MODES:
             raise ValueError(f"exact_mode must be one of {EXACT_MODES}, got {self.exact_mode!r}")
+        if self.survivor not in SURVIVOR_RULES:
+            raise ValueError(f"survivor must be one of {', '.join(SURVIVOR_RULES)}, got {self.survivor!r}")
         if self.minhash is None and not self.exact:
             raise ValueError("DedupConfig with neither minhash nor exact dedup does nothing")
 
@@ -101,6 +109,7 @@ class DedupConfig:
             "minhash": self.minhash.to_dict() if self.minhash else None,
             "exact": self.exact,
             "exact_mode": self.exact_mode,
+            "survivor": self.survivor,
         }
 
     @classmethod
@@ -110,6 +119,7 @@ class DedupConfig:
             minhash=MinHashConfig.from_dict(mh) if mh else None,
             exact=bool(d.get("exact", True)),
             exact_mode=d.get("exact_mode", "normalized"),
+            survivor=d.get("survivor", "first"),  # work directories written before the option: "first"
         )
 
 
@@ -303,7 +313,7 @@ class SignatureWriter:
         self._has_exact = np.zeros(nb, dtype=bool)
         self._n = 0
         self._runs = 0
-        self._rows: dict[str, list] = {"key": [], "id": [], "source_file": [], "position": []}
+        self._rows: dict[str, list] = {name: [] for name in DOCS_SCHEMA.names}
         self._docs_path = self.workdir / "sig" / "docs" / f"r{rank:05d}.parquet"
         self._docs_tmp = _tmp_name(self._docs_path)
         self._docs_path.parent.mkdir(parents=True, exist_ok=True)
@@ -359,6 +369,7 @@ class SignatureWriter:
         rows["id"].append(str(doc_id))
         rows["source_file"].append(source_file)
         rows["position"].append(None if position is None else int(position))
+        rows["length"].append(int(z.size))
         self.signed += 1
         self._n += 1
         if self._n >= self.max_buffer_docs:
@@ -393,7 +404,7 @@ class SignatureWriter:
                 rec["key"] = keys[m]
                 _write_records(self.workdir / "sig" / "exact" / f"r{self.rank:05d}-{run:04d}.bin", sort_records(rec))
         self._docs_writer.write_table(pa.table(self._rows, schema=DOCS_SCHEMA))
-        self._rows = {"key": [], "id": [], "source_file": [], "position": []}
+        self._rows = {name: [] for name in DOCS_SCHEMA.names}
         self._runs += 1
         self._n = 0
 
