@@ -349,6 +349,27 @@ def test_wikipedia_enwiki_counts(enwiki, enwiki_clean):
     assert "thumb|" not in anarchism.text and "Category:" not in anarchism.text
 
 
+def test_wikipedia_inline_templates_keep_their_text(enwiki_clean):
+    """Templates inside sentences keep their visible text (curation/readers/wiki_templates.py);
+    citations, infoboxes and other templates are still dropped whole."""
+    from curation.readers.wikipedia import wikitext_to_text
+
+    assert wikitext_to_text("It covers {{convert|52419|sqmi|km2|abbr=out}} of land.") == "It covers 52419 square miles of land."
+    assert wikitext_to_text("{{convert|10|to|20|km}}, {{convert|1|mi|km}}, {{cvt|22|e6acre}}") == (
+        "10 to 20 kilometres, 1 mile, 22 million acres"
+    )
+    assert wikitext_to_text("From {{lang|grc|ἀναρχία}} and {{lang-ru|[[Moscow|Москва]]}}.") == "From ἀναρχία and Москва."
+    assert wikitext_to_text("{{Nihongo|'''Aikido'''|合気道|Aikidō|lead=yes}} is") == "Aikido (合気道, Aikidō) is"
+    assert wikitext_to_text("{{as of|2010|lc=y}}, {{As of|2015|6|30}}") == "as of 2010, As of 30 June 2015"
+    assert wikitext_to_text("{{flag|Georgia (U.S. state)|name=Georgia}} {{chem|H|2|O}} {{frac|3|1|2}}") == "Georgia H2O 3 1/2"
+    assert wikitext_to_text("A{{cite web|url=x|title={{lang|fr|t}}}} b{{efn|note {{convert|3|m}}}}.") == "A b."
+    assert wikitext_to_text("{{Infobox person|name=X|birth={{birth date|1900|1|1}}}}Text") == "Text"
+    # on the real dump: the Allah article keeps its transliterations, TAI its French name
+    by_title = {r.metadata["title"]: r.text for r in enwiki_clean if r.drop_reason is None}
+    assert "(TAI, from the French name Temps Atomique International)" in by_title["International Atomic Time"]
+    assert 'and ilāh "deity, god"' in by_title["Allah"]
+
+
 def test_wikipedia_utf16_bgwiki(shared_data):
     recs = read("wikipedia", shared_data / "wikipedia" / "bgwiki-pages-articles-shortened.UTF-16.xml.bz2")
     assert len(recs) == 3

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from curation.readers.base import Reader, Record, register
 from curation.readers.compression import CorruptInput, open_binary
+from curation.readers.wiki_templates import expand_templates
 
 log = logging.getLogger("corpusmill")
 
@@ -59,8 +60,10 @@ _LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|<ref[^>]*>|</ref>")
 def wikitext_to_text(wikitext: str, drop_prefixes: frozenset[str] = _DEFAULT_DROP_PREFIXES) -> str:
     """Plain text of an article's wikitext.
 
-    Templates, tables, references, comments, files/images and category links, interlanguage links
-    and magic words are removed; links keep their visible text; headings stay as lines of their own.
+    Inline templates that carry prose (``convert``, ``lang``, ``flag``, ...) become their visible text
+    (:mod:`curation.readers.wiki_templates`); other templates, tables, references, comments,
+    files/images and category links, interlanguage links and magic words are removed; links keep
+    their visible text; headings stay as lines of their own.
     """
     import mwparserfromhell
 
@@ -111,7 +114,8 @@ def _prestrip(wikitext: str) -> str:
     wikitext = _COMMENT.sub("", wikitext)
     wikitext = _REF.sub("", wikitext)
     wikitext = _LIST_MARKERS.sub("", wikitext)  # "*", "#", ":", ";" at line starts: the parser's
-    wikitext = _cut_templates(wikitext)  # list tags would be dropped anyway
+    # list tags would be dropped anyway
+    wikitext = expand_templates(wikitext)  # inline ones rendered, the rest dropped (wiki_templates.py)
     if "{|" not in wikitext:
         return wikitext
     out, depth = [], 0
@@ -126,37 +130,6 @@ def _prestrip(wikitext: str) -> str:
     if depth:  # a table that never closes: leave it to the parser rather than lose the rest
         return wikitext
     return "\n".join(out)
-
-
-_BRACES = re.compile(r"\{\{|\}\}")
-
-
-def _cut_templates(wikitext: str) -> str:
-    """Remove every balanced ``{{...}}`` (templates, nested ones too; unmatched braces stay as text).
-
-    Building mwparserfromhell's node objects for templates and their parameters is the bulk of its
-    cost, and templates are dropped anyway.
-    """
-    if "{{" not in wikitext:
-        return wikitext
-    stack: list[int] = []
-    spans: list[tuple[int, int]] = []
-    for m in _BRACES.finditer(wikitext):
-        if m.group() == "{{":
-            stack.append(m.start())
-        elif stack:
-            start = stack.pop()
-            while spans and spans[-1][0] >= start:  # inner templates are inside this one
-                spans.pop()
-            spans.append((start, m.end()))
-    if not spans:
-        return wikitext
-    out, pos = [], 0
-    for start, end in spans:
-        out.append(wikitext[pos:start])
-        pos = end
-    out.append(wikitext[pos:])
-    return "".join(out)
 
 
 def _strip(code, drop_prefixes: frozenset[str]) -> str:
