@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -163,3 +164,15 @@ def test_token_ids_beyond_the_vocabulary_are_refused(tmp_path):
     (d / "manifest.json").unlink()  # no manifest, no config value: max id + 1
     r = train(dict(SMALL, data_dir=str(d), out_dir=str(tmp_path / "o"), max_steps=1, eval_interval=0))
     assert r["vocab_size"] == 100
+
+
+def test_half_written_checkpoints_of_dead_trainers_are_removed(tmp_path, data_dir):
+    out = tmp_path / "o"
+    out.mkdir()
+    dead = out / ".ckpt.pt.tmp-999999999"  # above Linux's pid_max: no such process
+    dead_png = out / ".loss.tmp-999999999.png"
+    alive = out / f".ckpt.pt.tmp-{os.getppid()}"  # the test runner's parent: alive
+    for p in (dead, dead_png, alive):
+        p.write_bytes(b"partial")
+    train(dict(SMALL, data_dir=str(data_dir), out_dir=str(out), max_steps=1, eval_interval=0))
+    assert not dead.exists() and not dead_png.exists() and alive.exists()

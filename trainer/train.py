@@ -137,6 +137,23 @@ def atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete half-written files (``.NAME.tmp-PID...``) left in out_dir by a trainer killed while saving,
+    unless that process is still alive (a concurrent run in the same out_dir would be a user error,
+    but its files are not ours to delete)."""
+    for p in out_dir.glob(".*.tmp-*"):
+        pid = p.name.rsplit(".tmp-", 1)[1].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # alive
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # alive, another user's
+        p.unlink(missing_ok=True)
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint file, or a training out_dir holding ckpt.pt."""
     p = Path(path)
@@ -292,6 +309,7 @@ def _train(cfg: TrainConfig, d: Dist, t_start: float) -> dict:
     out_dir = Path(cfg.out_dir)
     if d.master:
         out_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(out_dir)
     if d.device.type == "cpu":
         torch.set_flush_denormal(True)  # denormals in AdamW's state slowed steps 3x on these CPUs
         keep_freed_memory()
