@@ -37,9 +37,19 @@ def stage_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+#: the reserved recipe parameter for per-language thresholds (curation.filters.per_language)
+PER_LANGUAGE = "per_language"
+
+
 def validate_params(name: str, params: dict[str, Any]) -> None:
     """Raise TypeError naming any parameter the stage's constructor does not take."""
     cls = stage_class(name)
+    if PER_LANGUAGE in params:
+        try:
+            build_stage(name, params)
+        except (TypeError, ValueError) as e:
+            raise TypeError(str(e)) from None
+        params = {k: v for k, v in params.items() if k != PER_LANGUAGE}
     sig = inspect.signature(cls.__init__)
     if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         allowed = {n for n in sig.parameters if n != "self"}
@@ -54,4 +64,14 @@ def validate_params(name: str, params: dict[str, Any]) -> None:
 
 
 def build_stage(name: str, params: dict[str, Any] | None = None):
-    return stage_class(name)(**(params or {}))
+    params = dict(params or {})
+    per_language = params.pop(PER_LANGUAGE, None)
+    cls = stage_class(name)
+    if per_language is not None:
+        from curation.filters.per_language import PerLanguage
+        from curation.stage import Filter
+
+        if not issubclass(cls, Filter):
+            raise ValueError(f"{name}: per_language applies to filter stages only")
+        return PerLanguage(name, cls, params, per_language)
+    return cls(**params)

@@ -19,7 +19,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_examples_load(shared_data):
-    for name in ("mixed", "cc-warc", "wikipedia", "books"):
+    for name in ("mixed", "cc-warc", "wikipedia", "books", "multilingual"):
         r = load_recipe(REPO / "examples" / f"{name}.yaml", {"data_root": str(shared_data)})
         assert r.inputs and r.output_dir
         assert all(Path(i.path).exists() for i in r.inputs)

@@ -9,6 +9,7 @@ datatrove, so decisions can be compared one to one.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from datatrove.data import Document
@@ -42,7 +43,8 @@ class GopherQuality(Filter):
     - ``gopher_below_alpha_threshold``: under 80 % of words contain an alphabetic character
       (``min_alpha_words_ratio``; datatrove calls this parameter ``max_non_alpha_words_ratio``).
     - ``gopher_enough_stop_words``: fewer than ``min_stop_words`` = 2 distinct words of ``stop_words``
-      (default :data:`GOPHER_STOP_WORDS`, matched case-sensitively as datatrove does). This is the English
+      (default :data:`GOPHER_STOP_WORDS`, matched case-sensitively as datatrove does; words and stop
+      words compared in Unicode NFC). This is the English
       rule; for other languages use :class:`curation.filters.stop_words.StopWords` and set
       ``min_stop_words=None`` here.
 
@@ -81,7 +83,12 @@ class GopherQuality(Filter):
         self.max_ellipsis_lines_ratio = max_ellipsis_lines_ratio
         self.min_alpha_words_ratio = min_alpha_words_ratio
         self.min_stop_words = min_stop_words
-        self.stop_words = frozenset(GOPHER_STOP_WORDS if stop_words is None else stop_words)
+        self.stop_words = frozenset(
+            unicodedata.normalize("NFC", w) for w in (GOPHER_STOP_WORDS if stop_words is None else stop_words)
+        )
+        # a text in decomposed form (NFD: seen in the UDHR's Vietnamese) would never match accented stop
+        # words; ASCII stop words (Gopher's English ones) match either way, as in datatrove
+        self._nfc_words = not all(w.isascii() for w in self.stop_words)
         self.languages = language_set(languages)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
@@ -98,7 +105,12 @@ class GopherQuality(Filter):
         bullets = sum(1 for ln in lines if ln.lstrip().startswith(_BULLETS)) / n_lines if n_lines else 0.0
         end_ell = sum(1 for ln in lines if ln.rstrip().endswith(_ELLIPSES)) / n_lines if n_lines else 0.0
         alpha = n_alpha / n_words if n_words else 0.0
-        n_stop = len(self.stop_words.intersection(st.words)) if self.stop_words else 0
+        n_stop = 0
+        if self.stop_words:
+            words = st.words
+            if self._nfc_words and not unicodedata.is_normalized("NFC", text):
+                words = [unicodedata.normalize("NFC", w) for w in words]
+            n_stop = len(self.stop_words.intersection(words))
 
         s = signals(doc)
         s["gopher_quality.words"] = float(n_nonsym)
