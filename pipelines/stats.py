@@ -302,9 +302,10 @@ class Threshold:
     kind: str  # "min" | "max"
     value: float
     param: str  # the stage parameter it comes from
+    scope: str = ""  # set when the value applies to some documents only (per_language recipes)
 
     def label(self) -> str:
-        return f"{self.kind} {self.value:g}"
+        return f"{self.kind} {self.value:g}" + (f" ({self.scope})" if self.scope else "")
 
 
 def _on(v: Any) -> bool:
@@ -408,6 +409,14 @@ def signal_thresholds(run: Run, signal_stages: list[str] | None = None) -> Thres
                 th.lines[f"{stage_name}.{sig}"] = lines
         for sig, lines in _dynamic(stage_name, st).items():
             th.lines[f"{stage_name}.{sig}"] = lines
+        if params.get("per_language") is not None:  # the stage's own values; listed languages have theirs
+            scope = "stage value; per-language values for the languages in per_language"
+            if isinstance(params["per_language"], str):
+                scope = f"stage value; {params['per_language']} values for the languages in its table"
+            for sig, lines in th.lines.items():
+                if sig.startswith(stage_name + "."):
+                    for t in lines:
+                        t.scope = scope
     for sig, note in _NOTES.items():
         th.notes.setdefault(sig, note)
     if th.source == "defaults":
