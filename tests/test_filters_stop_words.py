@@ -104,3 +104,22 @@ def test_equals_gopher_rule_on_english_web_text(shared_data):
         assert a == b, s.id
         n_drop += a is not True
     assert n_drop > 5
+
+
+def test_decomposed_text_matches_composed_stop_words():
+    """The UDHR's Vietnamese is stored decomposed (NFD); stop-word lists are composed (NFC)."""
+    import unicodedata
+
+    from curation.document import new_document, signals
+    from curation.filters.stop_words import StopWords
+    from curation.stage import apply_stage
+
+    text = "Mọi người sinh ra đều được tự do và bình đẳng về nhân phẩm và quyền lợi của các dân tộc trong năm này."
+    st = StopWords(min_stop_words=2, stop_words={"vi": ["và", "của", "các", "trong", "được"]})
+    counts = []
+    for form in ("NFC", "NFD"):
+        d = new_document(unicodedata.normalize(form, text), "t.jsonl", 0)
+        d.metadata["language"] = "vi"
+        apply_stage(st, d)
+        counts.append(signals(d)["stop_words.count"])
+    assert counts[0] == counts[1] == 5

@@ -132,6 +132,8 @@ class StopWords(Filter):
             words = frozenset(GOPHER_STOP_WORDS)
         else:
             words = package_stop_words(language)
+        if words is not None:  # text words are compared in NFC too (see filter)
+            words = frozenset(unicodedata.normalize("NFC", w) for w in words)
         if words is not None and not self.case_sensitive:
             norm = fold if language in FOLD_DIACRITICS else str.lower
             words = frozenset(norm(w) for w in words)
@@ -160,6 +162,12 @@ class StopWords(Filter):
             occurrences = sum(text.count(w) for w in found)
         else:
             counts = st.word_counts
+            if not unicodedata.is_normalized("NFC", st.text):  # decomposed accents (NFD) would never match
+                nfc: dict[str, int] = {}
+                for w, c in counts.items():
+                    k = unicodedata.normalize("NFC", w)
+                    nfc[k] = nfc.get(k, 0) + c
+                counts = nfc
             if not self.case_sensitive:
                 norm = fold if lang in FOLD_DIACRITICS else str.lower
                 lowered: dict[str, int] = {}
