@@ -370,6 +370,22 @@ def test_wikipedia_inline_templates_keep_their_text(enwiki_clean):
     assert 'and ilāh "deity, god"' in by_title["Allah"]
 
 
+def test_wikipedia_reference_sections_are_dropped(enwiki, enwiki_clean):
+    """References, external links, see also, further reading ... are lists, not prose: dropped with
+    their subsections; ``drop_sections: []`` keeps them."""
+    from curation.readers.wikipedia import wikitext_to_text
+
+    w = "Intro.\n== History ==\nOld.\n=== Early ===\nEarly.\n== See also ==\n* [[Foo]]\n=== Sub ===\nx\n== Legacy ==\nKept.\n"
+    assert wikitext_to_text(w) == "Intro.\n\nHistory\n\nOld.\n\nEarly\n\nEarly.\n\nLegacy\n\nKept."
+    articles = {r.metadata["title"]: r.text for r in enwiki_clean if r.drop_reason is None}
+    anarchism = articles["Anarchism"]
+    for heading in ("References", "External links", "Further reading", "See also"):
+        assert f"\n{heading}\n" not in anarchism
+    assert "\nEtymology and terminology\n" in anarchism and "\nHistory\n" in anarchism
+    kept = {r.metadata["title"]: r.text for r in read("wikipedia", enwiki, drop_sections=[]) if r.drop_reason is None}
+    assert "\nExternal links\n" in kept["Anarchism"] and len(kept["Anarchism"]) > len(anarchism)
+
+
 def test_wikipedia_utf16_bgwiki(shared_data):
     recs = read("wikipedia", shared_data / "wikipedia" / "bgwiki-pages-articles-shortened.UTF-16.xml.bz2")
     assert len(recs) == 3

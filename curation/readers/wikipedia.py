@@ -8,7 +8,9 @@ record (``bad_xml``) and the next page reads fine; a cut or corrupt ``.bz2`` giv
 
 Every ``<page>`` is a candidate record. Pages outside ``namespaces`` (default: articles, ns 0) are
 dropped as ``wiki_namespace``, redirects as ``wiki_redirect``, pages with no text left as
-``wiki_empty``. Articles become plain text with :func:`wikitext_to_text` (mwparserfromhell).
+``wiki_empty``. Articles become plain text with :func:`wikitext_to_text` (mwparserfromhell); sections
+that are lists rather than prose (references, external links, see also, ...:
+:data:`DEFAULT_DROP_SECTIONS`, reader option ``drop_sections``) are dropped.
 
 Metadata: ``title``, ``page_id``, ``revision_id``, ``url`` (from the dump's ``<siteinfo>``: its
 ``<base>`` or its ``dbname``; None without siteinfo), ``wiki`` (dbname).
@@ -57,8 +59,65 @@ _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?])")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|<ref[^>]*>|</ref>")
 
 
-def wikitext_to_text(wikitext: str, drop_prefixes: frozenset[str] = _DEFAULT_DROP_PREFIXES) -> str:
+#: section titles (lower case) whose whole section is dropped: reference lists, link lists and
+#: bibliographies at the end of articles, not prose (English and the other languages of the shared data
+#: and the largest wikis; a reader option replaces the set)
+DEFAULT_DROP_SECTIONS = frozenset(
+    {
+        # en
+        "references", "external links", "see also", "further reading", "notes", "bibliography", "footnotes",
+        "sources", "citations", "notes and references", "references and notes", "works cited",
+        # bg / ru
+        "източници", "външни препратки", "вижте също", "бележки", "литература", "примечания", "ссылки",
+        "см. также",
+        # de / nl / fr / es / it / pt
+        "einzelnachweise", "weblinks", "siehe auch", "literatur", "anmerkungen", "externe links", "zie ook",
+        "bronnen", "referenties", "noten", "références", "liens externes", "voir aussi", "notes et références",
+        "bibliographie", "referencias", "enlaces externos", "véase también", "bibliografía", "notas",
+        "note", "collegamenti esterni", "voci correlate", "referências", "ligações externas", "ver também",
+    }
+)
+_HEADING = re.compile(r"^(={1,6})[ \t]*(.+?)[ \t]*\1[ \t]*$", re.M)
+_HEADING_MARKUP = re.compile(r"\[\[(?:[^\]|]*\|)?([^\]]*)\]\]|'{2,}|<[^>]*>")
+
+
+def drop_sections(wikitext: str, titles: frozenset[str] = DEFAULT_DROP_SECTIONS) -> str:
+    """Remove every section whose heading (lower-cased, markup removed) is in ``titles``, down to the
+    next heading of the same or a higher level (its subsections go with it)."""
+    if not titles or "=" not in wikitext:
+        return wikitext
+    spans: list[tuple[int, int]] = []
+    start = level = None
+    for m in _HEADING.finditer(wikitext):
+        lv = len(m.group(1))
+        if start is not None:
+            if lv > level:
+                continue
+            spans.append((start, m.start()))
+            start = None
+        title = " ".join(_HEADING_MARKUP.sub(lambda x: x.group(1) or "", m.group(2)).split()).lower().rstrip(":")
+        if title in titles:
+            start, level = m.start(), lv
+    if start is not None:
+        spans.append((start, len(wikitext)))
+    if not spans:
+        return wikitext
+    out, pos = [], 0
+    for a, b in spans:
+        out.append(wikitext[pos:a])
+        pos = b
+    out.append(wikitext[pos:])
+    return "".join(out)
+
+
+def wikitext_to_text(
+    wikitext: str,
+    drop_prefixes: frozenset[str] = _DEFAULT_DROP_PREFIXES,
+    sections: frozenset[str] = DEFAULT_DROP_SECTIONS,
+) -> str:
     """Plain text of an article's wikitext.
+
+    Sections titled as in ``sections`` (references, external links, see also, ...) are dropped whole.
 
     Inline templates that carry prose (``convert``, ``lang``, ``flag``, ...) become their visible text
     (:mod:`curation.readers.wiki_templates`); other templates, tables, references, comments,
@@ -67,7 +126,7 @@ def wikitext_to_text(wikitext: str, drop_prefixes: frozenset[str] = _DEFAULT_DRO
     """
     import mwparserfromhell
 
-    wikitext = _prestrip(wikitext)
+    wikitext = _prestrip(drop_sections(wikitext, sections))
     wikitext = _SIMPLE_LINK.sub(lambda m: _simple_link(m, drop_prefixes), wikitext)
     code = mwparserfromhell.parse(wikitext, skip_style_tags=True)
     text = _strip(code, drop_prefixes)
@@ -326,10 +385,14 @@ class WikipediaReader(Reader):
         namespaces: list[int] | tuple[int, ...] = (0,),
         max_page_chars: int = 20_000_000,
         source_kind: str | None = None,
+        drop_sections: list[str] | tuple[str, ...] | None = None,
         **rest,
     ) -> None:
         super().__init__(**rest)
         self.namespaces = frozenset(int(n) for n in namespaces)
+        self.drop_sections = (
+            DEFAULT_DROP_SECTIONS if drop_sections is None else frozenset(" ".join(t.split()).lower() for t in drop_sections)
+        )
         self.max_page_chars = int(max_page_chars)
         if source_kind:
             self.source_kind = source_kind
@@ -378,7 +441,7 @@ class WikipediaReader(Reader):
         if el.find("redirect") is not None or re.match(r"\s*#redirect\b", wikitext, re.I):
             return Record(position, metadata=md, drop_reason="wiki_redirect")
         try:
-            text = wikitext_to_text(wikitext, site.drop_prefixes())
+            text = wikitext_to_text(wikitext, site.drop_prefixes(), self.drop_sections)
         except Exception as e:  # a parser failure on one page must not end the shard
             log.warning("page %r: wikitext conversion failed: %r", title, e, exc_info=True)
             return Record(position, metadata=md, drop_reason="bad_wikitext", error=repr(e)[:2000])
