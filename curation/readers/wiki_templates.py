@@ -156,7 +156,12 @@ def _split_args(body: str) -> list[str]:
     return out
 
 
-def _render(body: str) -> str:
+#: inline templates nested deeper than this inside each other's arguments are dropped (real articles
+#: nest a few levels; a page nesting thousands would otherwise exhaust the recursion limit)
+MAX_DEPTH = 20
+
+
+def _render(body: str, depth: int) -> str:
     """The visible text of one template call (``body`` without the outer braces), or ""."""
     name, _, _ = body.partition("|")
     key = " ".join(name.replace("_", " ").split()).lower()
@@ -164,28 +169,28 @@ def _render(body: str) -> str:
         fn = _arg(0, "text")
     else:
         fn = INLINE_TEMPLATES.get(key)
-    if fn is None:
+    if fn is None or depth >= MAX_DEPTH:
         return ""
     pos: list[str] = []
     named: dict[str, str] = {}
     for arg in _split_args(body)[1:]:
         k, eq, v = arg.partition("=")
         if eq and "{{" not in k and "[[" not in k and k.strip() and not k.strip().isdigit():
-            named[k.strip().lower()] = expand_templates(v).strip()
+            named[k.strip().lower()] = expand_templates(v, depth + 1).strip()
         elif eq and k.strip().isdigit():
             idx = int(k.strip()) - 1
             while len(pos) <= idx:
                 pos.append("")
-            pos[idx] = expand_templates(v).strip()
+            pos[idx] = expand_templates(v, depth + 1).strip()
         else:
-            pos.append(expand_templates(arg).strip())
+            pos.append(expand_templates(arg, depth + 1).strip())
     try:
         return fn(pos, named)
     except (IndexError, ValueError):
         return ""
 
 
-def expand_templates(wikitext: str) -> str:
+def expand_templates(wikitext: str, depth: int = 0) -> str:
     """Render the inline templates of :data:`INLINE_TEMPLATES` (and ``lang-xx``), drop every other
     balanced ``{{...}}`` (nested ones too); unmatched braces stay as text."""
     if "{{" not in wikitext:
@@ -208,7 +213,7 @@ def expand_templates(wikitext: str) -> str:
         if wikitext.startswith("{{{", start):  # a template parameter ({{{1}}}): not prose
             out.append("")
         else:
-            out.append(_render(wikitext[start + 2 : end - 2]))
+            out.append(_render(wikitext[start + 2 : end - 2], depth))
         pos = end
     out.append(wikitext[pos:])
     return "".join(out)
