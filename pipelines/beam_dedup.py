@@ -12,8 +12,8 @@ sorted runs on disk. Connected components run in one combine: the edges (at most
 band, usually far fewer) and the identities of the documents that have an edge must fit in one
 worker's memory (~100 bytes each: 10 M duplicate documents ~ 1-2 GB). Past that, replace the combine
 by iterative large-star/small-star rounds. The survivor rule is the datatrove path's
-(``DedupConfig.survivor``: the longest normalised text, then the smallest (source_file, position, id);
-or only the latter), applied by the same function.
+(``DedupConfig.survivor``: the smallest (source_file, position, id), or the longest normalised text
+first), applied by the same function.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def bucket_edges(item) -> Iterable:
 class ClustersFn(beam.CombineFn):
     """All edges -> {doc id: ClusterInfo} for every document in a cluster."""
 
-    def __init__(self, survivor: str = "longest") -> None:
+    def __init__(self, survivor: str = "first") -> None:
         self.survivor = survivor
 
     def create_accumulator(self):

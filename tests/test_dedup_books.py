@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from curation.dedup.minhash import MinHashConfig, MinHasher, jaccard
-from curation.dedup.normalize import shingle_hashes
+from curation.dedup.lsh import DedupConfig
+from curation.dedup.normalize import normalize_codepoints, shingle_hashes
 from curation.dedup.steps import dedup_documents
 from curation.document import is_alive, new_document
 
@@ -59,6 +60,9 @@ def test_old_editions_caught_and_books_not_merged(books, variant, tmp_path):
     r = dedup_documents(docs, tmp_path / "work")
     by_name = {d.metadata["source_file"].split("/", 1)[1]: d for d in r.docs}
     cluster = {n: (r.clusters[d.id].cluster if d.id in r.clusters else d.id) for n, d in by_name.items()}
+    docs2 = [new_document(t, f"books/{name}", 0) for name, t in texts.items()]
+    r2 = dedup_documents(docs2, tmp_path / "work-longest", DedupConfig(survivor="longest"))
+    by_long = {d.metadata["source_file"].split("/", 1)[1]: d for d in r2.docs}
 
     cfg = MinHashConfig()
     report = {}
@@ -72,10 +76,13 @@ def test_old_editions_caught_and_books_not_merged(books, variant, tmp_path):
         print(f"[{variant}] {old} ~ {new}: 5-gram Jaccard {j:.4f}, P(detect | 14x8) = {p:.6f}")
         assert p > 0.999
         assert cluster[old] == cluster[new], f"{old} not merged with {new}"
-        # the newer edition (the longer, corrected text) is kept, the older one is its near duplicate
-        assert is_alive(by_name[new]) and not is_alive(by_name[old])
-        assert r.clusters[by_name[old].id].cluster == by_name[new].id
+        # exactly one edition is kept: by default the first in corpus order (the .OLD- file name sorts first)
+        assert is_alive(by_name[old]) and not is_alive(by_name[new])
+        assert r.clusters[by_name[new].id].cluster == by_name[old].id
         assert r.clusters[by_name[old].id].cluster_size == 2
+        # survivor "longest": the edition with more normalised text (not necessarily the newer one)
+        longer = max((old, new), key=lambda n: (normalize_codepoints(texts[n]).size, n == old))
+        assert is_alive(by_long[longer]) and not is_alive(by_long[old if longer == new else new])
     # different books: never in one cluster, and their similarity is far below the threshold
     for a, b in itertools.combinations(sorted(texts), 2):
         same_book = a.split(".")[0] == b.split(".")[0]

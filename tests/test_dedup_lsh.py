@@ -168,7 +168,7 @@ def test_survivor_rule_first_and_verdicts():
     )
     near = np.array([[1, 2], [2, 4], [5, 6]], dtype=np.uint64)
     exact = np.array([[1, 3], [4, 2]], dtype=np.uint64)
-    t = cluster_table(ident, near, exact, survivor="first")
+    t = cluster_table(ident, near, exact)  # "first" is the default
     rows = {r["id"]: r for r in t.to_pylist()}
     assert set(rows) == {"id-z", "id-y", "id-x", "id-w", "id-b", "id-a"}
     assert {r["cluster"] for i, r in rows.items() if i.startswith("id-") and i not in ("id-a", "id-b")} == {"id-x"}
@@ -183,8 +183,9 @@ def test_survivor_rule_first_and_verdicts():
     perm = [6, 0, 5, 2, 1, 4, 3]
     t2 = cluster_table(ident.take(pa.array(perm)), near[::-1, ::-1].copy(), exact[::-1].copy(), survivor="first")
     assert t2.sort_by("id").equals(t.sort_by("id"))
+    assert t.equals(cluster_table(ident, near, exact, survivor="first"))
     with pytest.raises(ValueError, match="length"):
-        cluster_table(ident, near, exact)  # "longest" (the default) needs the lengths
+        cluster_table(ident, near, exact, survivor="longest")  # needs the lengths
 
 
 def test_survivor_rule_longest():
@@ -201,7 +202,7 @@ def test_survivor_rule_longest():
     )
     near = np.array([[1, 2], [2, 4], [5, 6]], dtype=np.uint64)
     exact = np.array([[1, 3], [4, 2]], dtype=np.uint64)
-    rows = {r["id"]: r for r in cluster_table(ident, near, exact).to_pylist()}
+    rows = {r["id"]: r for r in cluster_table(ident, near, exact, survivor="longest").to_pylist()}
     assert rows["id-x"]["verdict"] == KEEP and rows["id-x"]["cluster_size"] == 4
     assert rows["id-z"]["verdict"] == EXACT_DUPLICATE and rows["id-z"]["cluster"] == "id-x"
     assert rows["id-w"]["verdict"] == EXACT_DUPLICATE and rows["id-y"]["verdict"] == NEAR_DUPLICATE
@@ -209,8 +210,8 @@ def test_survivor_rule_longest():
     assert rows["id-b"]["verdict"] == KEEP and rows["id-a"]["verdict"] == NEAR_DUPLICATE
     assert rows["id-a"]["cluster"] == "id-b"
     perm = [6, 0, 5, 2, 1, 4, 3]
-    t2 = cluster_table(ident.take(pa.array(perm)), near[::-1, ::-1].copy(), exact[::-1].copy())
-    assert t2.sort_by("id").equals(cluster_table(ident, near, exact).sort_by("id"))
+    t2 = cluster_table(ident.take(pa.array(perm)), near[::-1, ::-1].copy(), exact[::-1].copy(), survivor="longest")
+    assert t2.sort_by("id").equals(cluster_table(ident, near, exact, survivor="longest").sort_by("id"))
 
 
 def test_missing_identity_raises():
@@ -314,13 +315,27 @@ def test_survivor_rule_from_recipe_stages():
     from curation.dedup.config import dedup_config
     from pipelines.recipe import StageSpec
 
-    assert dedup_config([StageSpec("exact_dedup"), StageSpec("minhash_dedup")]).survivor == "longest"
-    assert dedup_config([StageSpec("exact_dedup"), StageSpec("minhash_dedup", {"survivor": "first"})]).survivor == "first"
-    assert dedup_config([StageSpec("exact_dedup", {"survivor": "first"})]).survivor == "first"
+    assert dedup_config([StageSpec("exact_dedup"), StageSpec("minhash_dedup")]).survivor == "first"
+    assert dedup_config([StageSpec("exact_dedup"), StageSpec("minhash_dedup", {"survivor": "longest"})]).survivor == "longest"
+    assert dedup_config([StageSpec("exact_dedup", {"survivor": "longest"})]).survivor == "longest"
     with pytest.raises(ValueError, match="different survivor rules"):
         dedup_config([StageSpec("exact_dedup", {"survivor": "first"}), StageSpec("minhash_dedup", {"survivor": "longest"})])
     with pytest.raises(ValueError, match="survivor must be one of"):
         dedup_config([StageSpec("minhash_dedup", {"survivor": "newest"})])
     # the rule is part of the work directory's config: a rerun with another rule needs a new one
-    assert DedupConfig.from_dict(DedupConfig(survivor="first").to_dict()).survivor == "first"
+    assert DedupConfig.from_dict(DedupConfig(survivor="longest").to_dict()).survivor == "longest"
     assert DedupConfig.from_dict({"minhash": None, "exact": True}).survivor == "first"  # written before the option
+
+
+def test_beam_clusters_combine_applies_the_survivor_rule():
+    """pipelines.beam_dedup.ClustersFn (the Beam path) picks the same survivors as the datatrove path's
+    cluster_table, for both rules: identities carry (source_file, position, id, normalised length)."""
+    from pipelines.beam_dedup import ClustersFn
+
+    a, b, c = ("f1.jsonl", 0, "a", 100), ("f1.jsonl", 5, "b", 300), ("f2.jsonl", 1, "c", 300)
+    edges = [("near", a, b), ("near", b, c)]
+    first = ClustersFn("first").extract_output(edges)
+    longest = ClustersFn("longest").extract_output(edges)
+    assert {i: v.cluster for i, v in first.items()} == {"a": "a", "b": "a", "c": "a"}
+    assert {i: v.cluster for i, v in longest.items()} == {"a": "b", "b": "b", "c": "b"}  # tie 300: corpus order
+    assert longest["b"].verdict == KEEP and longest["a"].verdict == NEAR_DUPLICATE

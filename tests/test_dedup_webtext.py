@@ -15,7 +15,7 @@ import pytest
 from curation.dedup.clusters import ClusterLookup
 from curation.dedup.lsh import RECORD
 from curation.dedup.minhash import MinHashConfig, jaccard
-from curation.dedup.normalize import normalize_codepoints, shingle_hashes
+from curation.dedup.normalize import shingle_hashes
 from curation.dedup.steps import dedup_documents
 from curation.document import is_alive, new_document, reject
 
@@ -113,12 +113,11 @@ def test_marking(run):
     for d in dropped:
         info = run.clusters[d.id]
         assert d.metadata["dedup_cluster"] == info.cluster != d.id
-    # the survivor is the longest copy (normalised text), the first in corpus order among equals
+    # the survivor is the first copy in corpus order (the default rule)
     for i, info in run.clusters.items():
         surv = next(d for d in run.docs if d.id == info.cluster)
         me = next(d for d in run.docs if d.id == i)
-        ls, lm = normalize_codepoints(surv.text).size, normalize_codepoints(me.text).size
-        assert ls > lm or (ls == lm and surv.metadata["position"] <= me.metadata["position"])
+        assert surv.metadata["position"] <= me.metadata["position"]
 
 
 def _mapping(result):

@@ -9,13 +9,13 @@ edges apart. Two clusterings are computed over the same documents:
 
 Survivor rule (engine-, task- and order-independent), ``DedupConfig.survivor``:
 
-- ``longest`` (default): the member with the most normalised text (code points after
-  :func:`~curation.dedup.normalize.normalize_codepoints`: the most complete copy, e.g. the newer,
-  corrected edition of a book rather than the older one), ties broken as for ``first``;
-- ``first``: the member with the smallest ``(source_file, position, id)``, i.e. the first copy in
-  corpus order (shards by their relative path, records by their ordinal in the shard; a missing
-  source_file counts as ``""``, a missing position as -1; the id breaks the remaining ties). This is
-  datatrove's / FineWeb's choice.
+- ``first`` (default, datatrove's / FineWeb's choice): the member with the smallest
+  ``(source_file, position, id)``, i.e. the first copy in corpus order (shards by their relative path,
+  records by their ordinal in the shard; a missing source_file counts as ``""``, a missing position
+  as -1; the id breaks the remaining ties);
+- ``longest``: the member with the most normalised text (code points after
+  :func:`~curation.dedup.normalize.normalize_codepoints`, measured on the text that reaches dedup,
+  i.e. after filters such as C4 rewrote it): the most complete copy; ties broken as for ``first``.
 
 Exact duplicates have the same normalised length, so under both rules the survivor of a dedup
 cluster is also the survivor of its exact cluster. Each member gets
@@ -218,7 +218,7 @@ def cluster_table(
     near_edges: np.ndarray,
     exact_edges: np.ndarray,
     *,
-    survivor: str = "longest",
+    survivor: str = "first",
     use_scipy: bool = True,
 ) -> pa.Table:
     """The mapping (:data:`MAPPING_SCHEMA`) for every document that has at least one edge.

@@ -5,7 +5,7 @@ stages:
   - stage: exact_dedup        # hash of the normalised text (or the raw text: mode: raw)
     mode: normalized
   - stage: minhash_dedup      # word 5-grams, 14 bands x 8 rows (FineWeb) ...
-    survivor: longest         # which copy a cluster keeps: longest (default) or first (corpus order)
+    survivor: first           # which copy a cluster keeps: first in corpus order (default) or longest
     n_grams: 5
     num_bands: 14
     rows_per_band: 8
@@ -78,5 +78,5 @@ def dedup_config(stages: list) -> DedupConfig:
         minhash=mh[0].minhash if mh else None,
         exact=bool(exact),
         exact_mode=exact[0].mode if exact else "normalized",
-        survivor=rules.pop() if rules else "longest",
+        survivor=rules.pop() if rules else "first",
     )

@@ -81,9 +81,9 @@ DOCS_SCHEMA = pa.schema(
         pa.field("length", pa.int64()),  # normalised code points (the "longest" survivor rule)
     ]
 )
-#: how a cluster's survivor is chosen (curation.dedup.clusters): the most normalised text, then the
-#: first in corpus order (``longest``, the default), or the first in corpus order (``first``)
-SURVIVOR_RULES = ("longest", "first")
+#: how a cluster's survivor is chosen (curation.dedup.clusters): the first in corpus order (``first``,
+#: the default, as datatrove), or the most normalised text, then the first (``longest``)
+SURVIVOR_RULES = ("first", "longest")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class DedupConfig:
     minhash: MinHashConfig | None = field(default_factory=MinHashConfig)
     exact: bool = True
     exact_mode: str = "normalized"
-    survivor: str = "longest"
+    survivor: str = "first"
 
     def __post_init__(self) -> None:
         if self.exact_mode not in EXACT_MODES:
