@@ -317,7 +317,7 @@ def _load_identities(workdir: Path, nodes: np.ndarray) -> pa.Table:
             tables.append(t)
     if not tables:
         return DOCS_SCHEMA.empty_table()
-    return pa.concat_tables(tables)
+    return pa.concat_tables(tables, promote_options="default")  # doc tables of older versions lack "length"
 
 
 def build_clusters(
