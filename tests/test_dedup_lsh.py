@@ -209,6 +209,9 @@ def test_survivor_rule_longest():
     # the longer one survives although it sorts after the other in corpus order
     assert rows["id-b"]["verdict"] == KEEP and rows["id-a"]["verdict"] == NEAR_DUPLICATE
     assert rows["id-a"]["cluster"] == "id-b"
+    with pytest.raises(ValueError, match="older corpusmill"):  # a document without a length (old work dir)
+        cluster_table(ident.set_column(4, "length", pa.array([500, None, 500, 400, 90, 80, 10], pa.int64())),
+                      near, exact, survivor="longest")
     perm = [6, 0, 5, 2, 1, 4, 3]
     t2 = cluster_table(ident.take(pa.array(perm)), near[::-1, ::-1].copy(), exact[::-1].copy(), survivor="longest")
     assert t2.sort_by("id").equals(cluster_table(ident, near, exact, survivor="longest").sort_by("id"))

@@ -172,7 +172,8 @@ def test_half_written_checkpoints_of_dead_trainers_are_removed(tmp_path, data_di
     dead = out / ".ckpt.pt.tmp-999999999"  # above Linux's pid_max: no such process
     dead_png = out / ".loss.tmp-999999999.png"
     alive = out / f".ckpt.pt.tmp-{os.getppid()}"  # the test runner's parent: alive
-    for p in (dead, dead_png, alive):
+    other = out / ".notes.tmp-draft"  # not named by a pid: not ours to delete
+    for p in (dead, dead_png, alive, other):
         p.write_bytes(b"partial")
     train(dict(SMALL, data_dir=str(data_dir), out_dir=str(out), max_steps=1, eval_interval=0))
-    assert not dead.exists() and not dead_png.exists() and alive.exists()
+    assert not dead.exists() and not dead_png.exists() and alive.exists() and other.exists()

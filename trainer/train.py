@@ -143,15 +143,15 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
     but its files are not ours to delete)."""
     for p in out_dir.glob(".*.tmp-*"):
         pid = p.name.rsplit(".tmp-", 1)[1].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 0)
-                continue  # alive
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                continue  # alive, another user's
-        p.unlink(missing_ok=True)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue  # not one of ours
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except PermissionError:
+            continue  # alive, another user's
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

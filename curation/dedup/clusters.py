@@ -224,7 +224,8 @@ def cluster_table(
     """The mapping (:data:`MAPPING_SCHEMA`) for every document that has at least one edge.
 
     ``identities``: columns ``key`` (uint64), ``id``, ``source_file``, ``position`` and, for the
-    ``longest`` survivor rule, ``length`` for (at least) every key in the edges. ``near_edges`` / ``exact_edges``: (E, 2) uint64 key pairs. Engine-agnostic:
+    ``longest`` survivor rule, ``length`` for (at least) every key in the edges. ``near_edges`` /
+    ``exact_edges``: (E, 2) uint64 key pairs. Engine-agnostic:
     a Beam pipeline can call it with edges and identities collected after its GroupByKey."""
     near = _unique_edges(near_edges)
     exact = _unique_edges(exact_edges)
@@ -249,9 +250,10 @@ def cluster_table(
         raise ValueError(f"survivor must be one of {', '.join(SURVIVOR_RULES)}, got {survivor!r}")
     length = None
     if survivor == "longest":
-        if "length" not in ident.column_names:
-            raise ValueError("cluster_table: the 'longest' survivor rule needs a 'length' column")
-        length = ident["length"].fill_null(0).to_numpy()
+        if "length" not in ident.column_names or ident["length"].null_count:
+            raise ValueError("the 'longest' survivor rule needs every document's length: signatures written "
+                             "by an older corpusmill have none; rerun dedup in a new work directory")
+        length = ident["length"].to_numpy()
     surv, size = _survivor_groups(labels, sf, pos, ids, length)
     esurv, esize = _survivor_groups(exact_labels, sf, pos, ids, length)
     rows = np.arange(nodes.size)
@@ -338,11 +340,7 @@ def build_clusters(
     exact = _read_edges(edges_dir / f"{j}.bin" for j in jobs if j.startswith("exact-"))
     nodes = sorted_unique(np.concatenate([near.ravel(), exact.ravel()]))
     identities = _load_identities(workdir, nodes)
-    survivor = load_config(workdir).survivor
-    if survivor == "longest" and "length" not in identities.column_names:
-        raise ValueError(f"{workdir}: signatures written without document lengths (an older corpusmill); "
-                         "rerun the dedup signature phase in a new work directory")
-    table = cluster_table(identities, near, exact, survivor=survivor, use_scipy=use_scipy)
+    table = cluster_table(identities, near, exact, survivor=load_config(workdir).survivor, use_scipy=use_scipy)
 
     out_dir = workdir / "clusters"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,9 @@ applies, in this order:
 The result is a sequence of words separated by single spaces (:func:`normalize_text`).
 
 Steps 1-3 are one table look-up per code point (tables built once per process from ``unicodedata``);
-the loops run compiled (numba, :mod:`curation.dedup.kernels`) or, as a fallback, in numpy; only a text holding a character that decomposes into several non-punctuation characters (``ﬁ``,
-``½``, ``™``, Hangul syllables) is NFKD-normalised as a string first.
+the loops run compiled (numba, :mod:`curation.dedup.kernels`) or, as a fallback, in numpy. Only a
+text holding a character that decomposes into several non-punctuation characters (``ﬁ``, ``½``,
+``™``, Hangul syllables) is NFKD-normalised as a string first.
 
 Differences from datatrove's ``simplify_text``: datatrove strips a fixed list of ~100 punctuation
 characters, we strip whole Unicode categories; a digit group with several separators becomes one ``0``

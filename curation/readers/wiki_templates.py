@@ -210,9 +210,7 @@ def expand_templates(wikitext: str, depth: int = 0) -> str:
     out, pos = [], 0
     for start, end in spans:
         out.append(wikitext[pos:start])
-        if wikitext.startswith("{{{", start):  # a template parameter ({{{1}}}): not prose
-            out.append("")
-        else:
+        if not wikitext.startswith("{{{", start):  # a template parameter ({{{1}}}) is not prose
             out.append(_render(wikitext[start + 2 : end - 2], depth))
         pos = end
     out.append(wikitext[pos:])
