@@ -130,11 +130,10 @@ class PerLanguage(Filter):
     """A filter stage with one parameter set per language (see the module docstring)."""
 
     def __init__(self, stage_name: str, cls: type, params: dict, per_language: Any) -> None:
-        base = dict(params)
-        self.base = cls(**base)
+        self.base = cls(**params)
         self.name = self.base.name
         self.variants: dict[str, Filter] = {}
-        common = {k: v for k, v in base.items() if k != "languages"}
+        common = {k: v for k, v in params.items() if k != "languages"}
         for lang, overrides in resolve_table(stage_name, per_language).items():
             if "languages" in overrides:
                 raise ValueError(f"per_language: {lang}: 'languages' cannot be set per language")
