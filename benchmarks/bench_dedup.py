@@ -92,8 +92,8 @@ def throughput(n_docs: int, rounds: int = 7) -> dict:
     from datasketch import MinHash
     from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 
-    from curation.dedup.minhash import MinHasher
-    from curation.dedup.normalize import normalize_text, shingle_hashes
+    from corpusmill.curation.dedup.minhash import MinHasher
+    from corpusmill.curation.dedup.normalize import normalize_text, shingle_hashes
 
     texts = load_texts()[:n_docs]
     chars = sum(len(t) for t in texts)
@@ -105,7 +105,7 @@ def throughput(n_docs: int, rounds: int = 7) -> dict:
         if s is not None:
             ours.band_keys(s)
 
-    from curation.dedup import kernels
+    from corpusmill.curation.dedup import kernels
 
     compiled = kernels.jit_kernels()
 
@@ -190,7 +190,7 @@ def synthetic_docs(scale: int, rank: int = 0, world_size: int = 1):
     """Deterministic synthetic corpus (see module docstring); yields datatrove Documents of this task."""
     import numpy as np
 
-    from curation.document import new_document
+    from corpusmill.curation.document import new_document
 
     base = [t.split() for t in load_texts() if len(t.split()) >= 20]
     vocab = np.array(sorted({w for t in base[:200] for w in t}), dtype=object)
@@ -249,7 +249,7 @@ def planted(scale: int) -> tuple[int, int]:
 
 def phase(name: str, scale: int, workdir: Path, tasks: int) -> dict:
     """One phase, in this (fresh) process."""
-    from curation.dedup.steps import DedupBuckets, DedupClusters, DedupMarker, DedupSignatures
+    from corpusmill.pipelines.datatrove_dedup import DedupBuckets, DedupClusters, DedupMarker, DedupSignatures
 
     t0 = time.perf_counter()
     out: dict = {}
@@ -270,8 +270,8 @@ def phase(name: str, scale: int, workdir: Path, tasks: int) -> dict:
         DedupClusters(workdir).run(None, 0, 1)
         out.update(json.loads((workdir / "clusters" / "_meta.json").read_text()))
     elif name == "marker":
-        from curation.dedup.minhash import jaccard
-        from curation.dedup.normalize import shingle_hashes
+        from corpusmill.curation.dedup.minhash import jaccard
+        from corpusmill.curation.dedup.normalize import shingle_hashes
 
         step = DedupMarker(workdir)
         verdicts: dict[str, int] = {}
@@ -346,7 +346,7 @@ def memory(scales: list[int], tasks: int, keep: str | None = None) -> list[dict]
 def baseline_rss() -> float:
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[:1]\n"
-        "import curation.dedup.steps as s, curation.dedup.normalize as n\n"
+        "import corpusmill.pipelines.datatrove_dedup as s, corpusmill.curation.dedup.normalize as n\n"
         "n.normalize_codepoints('warm up é'); n._char_values()\n"
         "from bench_dedup import peak_rss_mb; print(peak_rss_mb())"
     )

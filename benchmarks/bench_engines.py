@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run(engine: str, recipe: str, data: str, out: Path, workers: int) -> float:
-    cmd = [sys.executable, "-m", "pipelines.cli", "curate", recipe, "--data-root", data, "--output", str(out),
+    cmd = [sys.executable, "-m", "corpusmill.cli", "curate", recipe, "--data-root", data, "--output", str(out),
            "--workers", str(workers)]
     if engine == "beam":
         cmd += ["--engine", "beam", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]

@@ -3,7 +3,7 @@
 Chain (FineWeb's order, without LanguageFilter, which downloads its model):
 GopherRepetition -> GopherQuality -> C4 (terminal-punctuation rule off, as FineWeb) -> FineWebQuality.
 
-Input: ``curation.filters.derive_token_ratio.benchmark_mix`` -- all 727 dolma web-text documents plus the
+Input: ``corpusmill.tools.derive_token_ratio.benchmark_mix`` -- all 727 dolma web-text documents plus the
 Project Gutenberg books and the Wikipedia articles (wikitext crudely stripped) cut into ~5,000-character
 chunks (~1,800 documents, ~8 MB). Each document is run through datatrove's chain (``filter()`` called
 directly on a datatrove ``Document``, stopping at the first drop) and through ours (``apply_stage``,
@@ -35,11 +35,12 @@ from datatrove.pipeline.filters import (  # noqa: E402
     GopherRepetitionFilter,
 )
 
-from curation.document import REASON, STAGE, STATUS  # noqa: E402
-from curation.filters import C4Quality, FineWebQuality, GopherQuality, GopherRepetition  # noqa: E402
-from curation.filters.derive_token_ratio import benchmark_mix  # noqa: E402
-from curation.filters.text_stats import drop_stats, english  # noqa: E402
-from curation.stage import apply_stage  # noqa: E402
+from corpusmill.curation.document import REASON, STAGE, STATUS  # noqa: E402
+from corpusmill.curation.filters import C4Quality, FineWebQuality, GopherQuality, GopherRepetition  # noqa: E402
+from corpusmill.tools.derive_token_ratio import benchmark_mix  # noqa: E402
+from corpusmill.curation.text.doc_stats import drop_stats  # noqa: E402
+from corpusmill.curation.text.english_words import english  # noqa: E402
+from corpusmill.curation.stage import apply_stage  # noqa: E402
 
 STAGES = ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
 

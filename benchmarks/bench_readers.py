@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from curation.document import new_document  # noqa: E402
-from curation.extract import Extract  # noqa: E402
-from curation.readers import get_reader  # noqa: E402
-from curation.stage import apply_stage  # noqa: E402
+from corpusmill.curation.document import new_document  # noqa: E402
+from corpusmill.curation.extract import Extract  # noqa: E402
+from corpusmill.curation.readers import get_reader  # noqa: E402
+from corpusmill.curation.stage import apply_stage  # noqa: E402
 
 
 def _read(reader: str, data: bytes, name: str, **opts) -> list:

@@ -63,11 +63,12 @@ def main() -> int:
     except ImportError:  # pip install sentencepiece (dev extra) for the third training row
         spm = None
 
-    from tokenizer.fast_encode import Encoder
-    from tokenizer.pack import pack
-    from tokenizer.reader import id_unit
-    from tokenizer.sample_corpus import write_sample_corpus
-    from tokenizer.train import EOS, new_tokenizer, new_trainer, train_tokenizer
+    from corpusmill.tokenizer.fast_encode import Encoder
+    from corpusmill.tokenizer.pack import pack
+    from corpusmill.tokenizer.reader import id_unit
+    from corpusmill.tokenizer.sample_corpus import write_sample_corpus
+    from corpusmill.tokenizer.bpe import EOS, new_tokenizer, new_trainer
+    from corpusmill.tokenizer.train import train_tokenizer
 
     lines: list[str] = []
 

@@ -40,9 +40,9 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from trainer.data import write_token_dir  # noqa: E402
-from trainer.sample import generate, speculative_generate  # noqa: E402
-from trainer.train import load_model, train  # noqa: E402
+from corpusmill.trainer.data import write_token_dir  # noqa: E402
+from corpusmill.trainer.sample import generate, speculative_generate  # noqa: E402
+from corpusmill.trainer.train import load_model, train  # noqa: E402
 
 BOOK = REPO.parent / "shared" / "data" / "books" / "pg1661_adventures-of-sherlock-holmes.txt"
 # the `tiny` preset's model and batch; two vocabulary sizes (the LM head dominates at 32k)
@@ -120,7 +120,7 @@ def reference_step_times(conf: dict, train_bin: str, steps: int, flush_denormal:
 
 
 def ours_step_times(conf: dict, data_dir: str, out: str, steps: int) -> tuple[list[float], float]:
-    """trainer.train; (wall seconds of each step after the first 5, from metrics.jsonl; CPU seconds per
+    """corpusmill.trainer.train; (wall seconds of each step after the first 5, from metrics.jsonl; CPU seconds per
     step: a run of `steps` minus a run of 5, which cancels setup, evaluation and checkpointing)."""
     c, cpu = conf, []
     for n in (2, 5, steps):  # the first run only warms up (first-call costs of a fresh process)
@@ -165,7 +165,7 @@ def bench_training(tmp: Path, conf: dict, steps: int, rounds: int, threads: int 
     print(f"\n== training throughput, CPU, {threads or torch.get_num_threads()} thread(s): {conf}, {rounds} round(s) x {steps} steps")
     print(f"  {'':42s} {'wall tokens/s':>14s} {'per CPU-second':>15s}")
     for k, name in (("ref", "nanoGPT-style loop (as nanoGPT: no FTZ)"), ("ref_ftz", "nanoGPT-style loop + flush_denormal"),
-                    ("ours", "trainer.train")):
+                    ("ours", "corpusmill.trainer.train")):
         print(f"  {name:42s} {out[k]['wall_tokens_per_s']:14,.0f} {out[k]['cpu_tokens_per_s']:15,.0f}")
     for k, name in (("ref", "ref"), ("ref_ftz", "ref+ftz")):
         print(f"  ratio ours / {name:8s}: wall {out['ours']['wall_tokens_per_s'] / out[k]['wall_tokens_per_s']:.2f}x, "

@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document
 
-from curation.document import DROPPED, ERRORED, EVENT, REASON, SHARD_END, STAGE, STATUS
-from curation.rows import curated_row, dropped_row
-from curation.writers import AtomicParquetWriter, remove_stale_temporaries, write_table_atomic
-from schemas import CURATED_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
+from corpusmill.curation.document import DROPPED, ERRORED, EVENT, REASON, SHARD_END, STAGE, STATUS
+from corpusmill.curation.rows import curated_row, dropped_row
+from corpusmill.curation.writers import AtomicParquetWriter, remove_stale_temporaries, write_table_atomic
+from corpusmill.schemas import CURATED_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
 
 log = logging.getLogger("corpusmill")
 

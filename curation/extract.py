@@ -8,7 +8,7 @@ Two extractors, chosen with ``extractor``:
 - ``trafilatura``: ``trafilatura.extract`` with its defaults but no comments and no cross-document
   deduplication (its LRU cache would make the output depend on document order). Not
   ``favor_precision=True`` (datatrove's and FineWeb's setting): on the shared Wikipedia capture it
-  drops the article's main paragraphs (tests/test_extract.py). Never fetches anything.
+  drops the article's main paragraphs (tests/curation/test_extract.py). Never fetches anything.
 
 Other documents (already plain text: WET, Wikipedia, books, JSONL) pass through untouched. An HTML
 page with no main text left is dropped as ``empty_extraction``. Extra keyword options go to the
@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from datatrove.data import Document
 
-from curation.stage import Transform
+from corpusmill.curation.stage import Transform
 
 NEEDS_EXTRACTION = "needs_extraction"
 EXTRACTORS = ("resiliparse", "trafilatura")

@@ -2,7 +2,7 @@
 
 Imports are lazy (``module:Class`` strings) so that loading a recipe does not import every model
 library. The dedup stages are not per-document stages: the engines split the pipeline around them
-(see :mod:`pipelines.datatrove_engine`).
+(see :mod:`corpusmill.pipelines.datatrove_engine`).
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import inspect
 from typing import Any
 
 STAGES: dict[str, str] = {
-    "extract": "curation.extract:Extract",
-    "language_id": "curation.filters.language:LanguageID",
-    "gopher_repetition": "curation.filters.gopher_repetition:GopherRepetition",
-    "gopher_quality": "curation.filters.gopher_quality:GopherQuality",
-    "c4": "curation.filters.c4:C4Quality",
-    "fineweb": "curation.filters.fineweb:FineWebQuality",
-    "stop_words": "curation.filters.stop_words:StopWords",
-    "token_ratio": "curation.filters.token_ratio:TokenToWordRatio",
-    "toxicity": "curation.filters.toxicity:Toxicity",
-    "exact_dedup": "curation.dedup.config:ExactDedupConfig",
-    "minhash_dedup": "curation.dedup.config:MinhashDedupConfig",
+    "extract": "corpusmill.curation.extract:Extract",
+    "language_id": "corpusmill.curation.filters.language:LanguageID",
+    "gopher_repetition": "corpusmill.curation.filters.gopher_repetition:GopherRepetition",
+    "gopher_quality": "corpusmill.curation.filters.gopher_quality:GopherQuality",
+    "c4": "corpusmill.curation.filters.c4:C4Quality",
+    "fineweb": "corpusmill.curation.filters.fineweb:FineWebQuality",
+    "stop_words": "corpusmill.curation.filters.stop_words:StopWords",
+    "token_ratio": "corpusmill.curation.filters.token_ratio:TokenToWordRatio",
+    "toxicity": "corpusmill.curation.filters.toxicity:Toxicity",
+    "exact_dedup": "corpusmill.curation.dedup.config:ExactDedupConfig",
+    "minhash_dedup": "corpusmill.curation.dedup.config:MinhashDedupConfig",
 }
 
 DEDUP_STAGES = frozenset({"exact_dedup", "minhash_dedup"})
@@ -37,7 +37,7 @@ def stage_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-#: the reserved recipe parameter for per-language thresholds (curation.filters.per_language)
+#: the reserved recipe parameter for per-language thresholds (corpusmill.curation.filters.per_language)
 PER_LANGUAGE = "per_language"
 
 
@@ -68,8 +68,8 @@ def build_stage(name: str, params: dict[str, Any] | None = None):
     per_language = params.pop(PER_LANGUAGE, None)
     cls = stage_class(name)
     if per_language is not None:
-        from curation.filters.per_language import PerLanguage
-        from curation.stage import Filter
+        from corpusmill.curation.filters.per_language import PerLanguage
+        from corpusmill.curation.stage import Filter
 
         if not issubclass(cls, Filter):
             raise ValueError(f"{name}: per_language applies to filter stages only")

@@ -8,7 +8,7 @@ from typing import Any
 
 from datatrove.data import Document
 
-from curation.document import ERROR, REASON, RESERVED_KEYS, STAGE, STATUS, SIGNALS
+from corpusmill.curation.document import ERROR, REASON, RESERVED_KEYS, STAGE, STATUS, SIGNALS
 
 
 def _clean_signals(s: dict | None) -> list[tuple[str, float]] | None:

@@ -1,34 +1,77 @@
 """The two kinds of curation stage.
 
 A :class:`Filter` looks at one document and answers keep (``True``) or drop (``False`` or
-``(False, reason)``), datatrove's convention. It may record signals with
-:func:`curation.document.signals`. It knows nothing about executors, files or other documents.
+``(False, reason)``), datatrove's convention. It records its measurements with ``self.signals(doc)``
+and says where it cuts them in ``THRESHOLDS``. It knows nothing about executors, files or other documents.
 
 A :class:`Transform` rewrites a document in place (HTML -> text, language tagging, toxicity scoring)
 and may reject it by returning a reason string.
 
 :func:`apply_stage` is the one place that runs a stage on a document: engines call it, and it turns
-exceptions into counted errors so one bad document never stops a run.
+exceptions into counted errors so one bad document never stops a run; a document outside a stage's
+``languages`` scope passes that stage untouched.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import traceback
+from typing import Any, ClassVar
 
 from datatrove.data import Document
 
-from curation.document import is_alive, reject
+from corpusmill.curation.document import is_alive, reject, signals
+from corpusmill.curation.text.languages import in_scope
 
 log = logging.getLogger("corpusmill")
+
+
+class SignalWriter:
+    """``doc``'s signals under the stage's prefix: ``w["words"] = 3`` stores ``"<stage>.words": 3.0``."""
+
+    __slots__ = ("_s", "_prefix")
+
+    def __init__(self, store: dict, prefix: str) -> None:
+        self._s = store
+        self._prefix = prefix
+
+    def __setitem__(self, key: str, value: float) -> None:
+        self._s[self._prefix + key] = float(value)
+
+
+def rule_on(v: Any) -> bool:
+    """Stages switch a rule off with None / 0 (datatrove's convention) or -1 (C4)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v not in (0, -1) and math.isfinite(v)
 
 
 class Stage:
     #: name used in the accounting (dropped-by-stage) and in recipes
     name: str = "stage"
+    #: normalised language codes this stage applies to (None: every document; a missing language is English)
+    languages: frozenset[str] | None = None
 
     def setup(self) -> None:
         """Load models or other heavy state. Called once per worker before the first document."""
+
+    def applies_to(self, doc: Document) -> bool:
+        return in_scope(doc, self.languages)
+
+    def signals(self, doc: Document) -> SignalWriter:
+        return SignalWriter(signals(doc), self.name + ".")
+
+    #: signal (without the stage prefix) -> [(``"min"`` | ``"max"``, parameter attribute)]: where the filter
+    #: cuts its signals; stats and the report draw these lines
+    THRESHOLDS: ClassVar[dict[str, list[tuple[str, str]]]] = {}
+
+    def thresholds(self) -> dict[str, list[tuple[str, float, str]]]:
+        """signal -> [(kind, value, parameter)] for the rules that are on with this filter's parameters."""
+        out = {}
+        for sig, specs in self.THRESHOLDS.items():
+            lines = [(kind, float(v), attr) for kind, attr in specs if rule_on(v := getattr(self, attr, None))]
+            if lines:
+                out[sig] = lines
+        return out
 
 
 class Filter(Stage):
@@ -48,7 +91,7 @@ class Transform(Stage):
 
 def apply_stage(stage: Stage, doc: Document) -> Document:
     """Run ``stage`` on ``doc`` (skipping rejected docs and control records). Never raises."""
-    if not is_alive(doc):
+    if not is_alive(doc) or not stage.applies_to(doc):
         return doc
     try:
         if isinstance(stage, Filter):

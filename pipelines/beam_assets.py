@@ -3,7 +3,7 @@
 Before the job is submitted, every local model file a recipe's stages need (the language-ID model —
 the cached lid.176.ftz when the recipe names none —, a fastText toxicity classifier, a tokenizer.json
 for the token-ratio filter) is uploaded once to ``<temp_location>/corpusmill-assets/<sha256>/<name>``
-and the stage parameter is rewritten to that URL; on the worker, :func:`curation.assets.localize`
+and the stage parameter is rewritten to that URL; on the worker, :func:`corpusmill.curation.assets.localize`
 copies it to local disk on first use. With ``--dry_run`` nothing is uploaded (the graph is built with
 the URLs it would use).
 """
@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 
-from curation.assets import sha256_file
+from corpusmill.curation.assets import sha256_file
 
 log = logging.getLogger("corpusmill")
 
@@ -39,7 +39,7 @@ def _upload(local: Path, url: str) -> None:
 
 def stage_assets(stages: list, temp_location: str, dry_run: bool = False) -> list:
     """A copy of ``stages`` whose model-file parameters point at staged copies under ``temp_location``."""
-    from curation.assets import ensure_lid_model
+    from corpusmill.curation.assets import ensure_lid_model
 
     staged = copy.deepcopy(stages)
     base = temp_location.rstrip("/") + "/corpusmill-assets"

@@ -1,10 +1,10 @@
 """Distributed dedup on Beam, with the same keys, clusters and survivors as the datatrove path.
 
     docs -> (stages before dedup) -+-> alive docs -> band keys + exact key   (same functions as
-                                   |                 -> GroupByKey(key)      curation.dedup.lsh)
+                                   |                 -> GroupByKey(key)      corpusmill.curation.dedup.lsh)
                                    |                 -> chain edges of each bucket
                                    |                 -> CombineGlobally: connected components and
-                                   |                    survivors (curation.dedup.clusters.cluster_table)
+                                   |                    survivors (corpusmill.curation.dedup.clusters.cluster_table)
                                    +-> mark each doc with its cluster (side input) -> stages after -> sink
 
 Exact dedup groups on the exact key, MinHash on (band, band hash) — Beam's GroupByKey replaces the
@@ -24,14 +24,14 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from curation.dedup.clusters import ClusterInfo, cluster_table
-from curation.dedup.config import dedup_config
-from curation.dedup.exact import exact_key, exact_key_from_codepoints
-from curation.dedup.lsh import DedupConfig
-from curation.dedup.minhash import MinHasher
-from curation.dedup.normalize import normalize_codepoints
-from curation.dedup.steps import mark_document
-from curation.document import is_alive
+from corpusmill.curation.dedup.clusters import ClusterInfo, cluster_table
+from corpusmill.curation.dedup.config import dedup_config
+from corpusmill.curation.dedup.exact import exact_key, exact_key_from_codepoints
+from corpusmill.curation.dedup.lsh import DedupConfig
+from corpusmill.curation.dedup.minhash import MinHasher
+from corpusmill.curation.dedup.normalize import normalize_codepoints
+from corpusmill.pipelines.datatrove_dedup import mark_document
+from corpusmill.curation.document import is_alive
 
 
 class DedupKeysFn(beam.DoFn):

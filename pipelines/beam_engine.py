@@ -1,10 +1,10 @@
 """Run a recipe on Apache Beam: locally (FnApiRunner, optionally multi-processing) or on Dataflow.
 
 No stage is implemented twice: the DoFns below wrap the very objects the datatrove engine runs
-(readers from :mod:`curation.readers`, stages from :mod:`curation.registry`, the sink from
-:mod:`curation.accounting`), so both engines produce the same ids, texts, signals and manifests.
+(readers from :mod:`corpusmill.curation.readers`, stages from :mod:`corpusmill.curation.registry`, the sink from
+:mod:`corpusmill.curation.accounting`), so both engines produce the same ids, texts, signals and manifests.
 
-Graph: ``Create(shards) -> Reshuffle -> ReadShard -> Stage:<name>... [-> Dedup:* (pipelines.beam_dedup)]
+Graph: ``Create(shards) -> Reshuffle -> ReadShard -> Stage:<name>... [-> Dedup:* (corpusmill.pipelines.beam_dedup)]
 -> key by shard -> GroupByKey -> WriteShard``. Grouping by shard lets one worker write a shard's Parquet files and manifest; the
 records of one shard must therefore fit in a worker's memory (a raw shard of a few GB is fine on a
 Dataflow worker; split larger inputs).
@@ -25,13 +25,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from curation.accounting import ShardSink, shard_done
-from curation.document import EVENT, REASON, SHARD_END, STAGE, STATUS, is_alive
-from curation.registry import DEDUP_STAGES, build_stage
-from curation.stage import apply_stage
-from pipelines.inputs import Shard, list_shards
-from pipelines.recipe import Recipe, RecipeError
-from pipelines.shard_reading import read_shard
+from corpusmill.curation.accounting import ShardSink, shard_done
+from corpusmill.curation.document import EVENT, REASON, SHARD_END, STAGE, STATUS, is_alive
+from corpusmill.curation.registry import DEDUP_STAGES, build_stage
+from corpusmill.curation.stage import apply_stage
+from corpusmill.pipelines.inputs import Shard, list_shards
+from corpusmill.pipelines.recipe import Recipe, RecipeError
+from corpusmill.pipelines.shard_reading import read_shard
 
 log = logging.getLogger("corpusmill")
 NS = "corpusmill"
@@ -124,8 +124,8 @@ def build_beam_pipeline(p: beam.Pipeline, recipe: Recipe, shards: list[Shard], o
     for i, spec in enumerate(recipe.stages):
         if spec.stage in DEDUP_STAGES:
             if not dedup_done:  # exact and MinHash dedup share one set of transforms
-                from pipelines.beam_dedup import add_dedup
-                from pipelines.dedup_phases import split_stages
+                from corpusmill.pipelines.beam_dedup import add_dedup
+                from corpusmill.pipelines.dedup_phases import split_stages
 
                 docs = add_dedup(docs, split_stages(recipe)[1])
                 dedup_done = True
@@ -159,8 +159,8 @@ def pipeline_options(recipe: Recipe, beam_args: list[str]) -> PipelineOptions:
 
 
 def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overwrite: bool = False) -> dict[str, Any]:
-    from pipelines.datatrove_engine import _check_output_dir
-    from pipelines.summary import finish_run
+    from corpusmill.pipelines.run_dir import check_output_dir
+    from corpusmill.pipelines.summary import finish_run
 
     t0 = time.time()
     shards = list_shards(recipe)
@@ -168,7 +168,7 @@ def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overw
     runner = opts.view_as(StandardOptions).runner
     dry_run = any(a.startswith("--dry_run") for a in (beam_args or []))
     if not dry_run:
-        _check_output_dir(recipe, overwrite)
+        check_output_dir(recipe, overwrite)
     out = recipe.output_dir.rstrip("/")
     log.info("recipe %s on Beam (%s): %d shards -> %s", recipe.name, runner, len(shards), out)
 
@@ -177,7 +177,7 @@ def run_recipe_beam(recipe: Recipe, beam_args: list[str] | None = None, *, overw
 
         from apache_beam.options.pipeline_options import GoogleCloudOptions
 
-        from pipelines.beam_assets import stage_assets
+        from corpusmill.pipelines.beam_assets import stage_assets
 
         temp = opts.view_as(GoogleCloudOptions).temp_location
         if not temp:

@@ -34,25 +34,18 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> int:
-    from curation.accounting import AccountingError
-    from pipelines.recipe import RecipeError, load_recipe
-    from pipelines.summary import print_summary
+    from corpusmill.curation.accounting import AccountingError
+    from corpusmill.pipelines.recipe import RecipeError, load_recipe
+    from corpusmill.pipelines.run import run_recipe
+    from corpusmill.pipelines.summary import print_summary
 
     overrides = dict(
         data_root=args.data_root, output_dir=args.output, executor=args.executor, tasks=args.tasks, workers=args.workers
     )
     try:
         recipe = load_recipe(args.recipe, overrides)
-        if args.engine == "beam":
-            from pipelines.beam_engine import run_recipe_beam
-
-            summary = run_recipe_beam(recipe, beam_args=getattr(args, "extra_args", []), overwrite=args.overwrite)
-        else:
-            if getattr(args, "extra_args", None):
-                raise RecipeError(f"unrecognized arguments for the datatrove engine: {' '.join(args.extra_args)}")
-            from pipelines.datatrove_engine import run_recipe
-
-            summary = run_recipe(recipe, overwrite=args.overwrite, slurm_dry_run=args.slurm_dry_run)
+        summary = run_recipe(recipe, engine=args.engine, overwrite=args.overwrite,
+                             beam_args=getattr(args, "extra_args", None), slurm_dry_run=args.slurm_dry_run)
     except (RecipeError, AccountingError) as e:
         print(f"corpusmill curate: error: {e}", file=sys.stderr)
         return 2
@@ -69,6 +62,6 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipelines.demo import run_demo
+    from corpusmill.pipelines.demo import run_demo
 
     return run_demo(args)

@@ -19,13 +19,13 @@ from typing import Any
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curation.accounting import ShardSink, shard_done
-from curation.document import EVENT, SHARD_END, STATUS, is_alive
-from curation.registry import build_stage
-from curation.stage import apply_stage
-from pipelines.inputs import Shard
-from pipelines.progress import Progress
-from pipelines.shard_reading import read_shard
+from corpusmill.curation.accounting import ShardSink, shard_done
+from corpusmill.curation.document import EVENT, SHARD_END, STATUS, is_alive
+from corpusmill.curation.registry import build_stage
+from corpusmill.curation.stage import apply_stage
+from corpusmill.pipelines.inputs import Shard
+from corpusmill.pipelines.progress import Progress
+from corpusmill.pipelines.shard_reading import read_shard
 
 log = logging.getLogger("corpusmill")
 
@@ -77,7 +77,7 @@ class ShardReaderStep(PipelineStep):
 
 
 class StageStep(PipelineStep):
-    """One curation stage (see :mod:`curation.registry`) as a datatrove step."""
+    """One curation stage (see :mod:`corpusmill.curation.registry`) as a datatrove step."""
 
     type = "🔻 - STAGE"
 

@@ -21,15 +21,16 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curation.accounting import manifest_path, shard_done, shard_key
-from curation.dedup.config import dedup_config
-from curation.dedup.steps import DedupBuckets, DedupClusters, DedupMarker, DedupSignatures
-from curation.document import EVENT, SHARD_END
-from curation.registry import DEDUP_STAGES
-from curation.rows import row_to_document
-from pipelines.datatrove_steps import ShardReaderStep, SinkStep, StageStep, route_logs_to_loguru
-from pipelines.inputs import Shard
-from pipelines.recipe import Recipe, RecipeError
+from corpusmill.curation.accounting import manifest_path, shard_done, shard_key
+from corpusmill.curation.dedup.config import dedup_config
+from corpusmill.pipelines.datatrove_dedup import DedupBuckets, DedupClusters, DedupMarker, DedupSignatures
+from corpusmill.curation.document import EVENT, SHARD_END
+from corpusmill.curation.registry import DEDUP_STAGES
+from corpusmill.curation.rows import row_to_document
+from corpusmill.pipelines.datatrove_steps import ShardReaderStep, SinkStep, StageStep, route_logs_to_loguru
+from corpusmill.pipelines.executors import make_executor
+from corpusmill.pipelines.inputs import Shard
+from corpusmill.pipelines.recipe import Recipe, RecipeError
 
 log = logging.getLogger("corpusmill")
 
@@ -136,7 +137,6 @@ def build_phases(recipe: Recipe, shards: list[Shard]) -> list[tuple[str, list, i
 def run_with_dedup(recipe: Recipe, shards: list[Shard], slurm_dry_run: bool | None = None) -> list:
     from dataclasses import replace
 
-    from pipelines.datatrove_engine import make_executor
 
     out = recipe.output_dir.rstrip("/")
     executors = []

@@ -25,7 +25,7 @@ def default_input() -> Path | None:
 
 
 def _cli(argv: list[str]) -> None:
-    from pipelines.cli import main
+    from corpusmill.cli import main
 
     print(f"\n$ corpusmill {' '.join(argv)}", flush=True)
     rc = main(argv)

@@ -10,8 +10,8 @@ from typing import Any
 
 import fsspec
 
-from curation.readers import get_reader
-from pipelines.recipe import Recipe, RecipeError, is_url
+from corpusmill.curation.readers import get_reader
+from corpusmill.pipelines.recipe import Recipe, RecipeError, is_url
 
 
 @dataclass(frozen=True)

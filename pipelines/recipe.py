@@ -213,8 +213,8 @@ def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None
 def parse_recipe(
     data: Any, base_dir: Path | None = None, source: str | None = None, overrides: dict[str, Any] | None = None
 ) -> Recipe:
-    from curation.readers import REGISTRY as READERS
-    from curation.registry import STAGES
+    from corpusmill.curation.readers import REGISTRY as READERS
+    from corpusmill.curation.registry import STAGES
 
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     data = _check_keys("recipe", data, TOP_KEYS)
@@ -274,7 +274,7 @@ def parse_recipe(
         if sname not in STAGES:
             raise RecipeError(f"{where}.stage: unknown stage {sname!r} (known: {', '.join(sorted(STAGES))})")
         spec = StageSpec(stage=sname, params=params)
-        from curation.registry import validate_params
+        from corpusmill.curation.registry import validate_params
 
         try:
             validate_params(sname, params)

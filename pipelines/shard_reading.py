@@ -9,10 +9,10 @@ from typing import Any
 import fsspec
 from datatrove.data import Document, DocumentsPipeline
 
-from curation.document import EVENT, SHARD_END, new_document, reject
-from curation.readers import get_reader
-from pipelines.inputs import Shard
-from pipelines.progress import Progress
+from corpusmill.curation.document import EVENT, SHARD_END, new_document, reject
+from corpusmill.curation.readers import get_reader
+from corpusmill.pipelines.inputs import Shard
+from corpusmill.pipelines.progress import Progress
 
 log = logging.getLogger("corpusmill")
 

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import fsspec
 
-from curation.accounting import AccountingError, manifest_path
+from corpusmill.curation.accounting import AccountingError, manifest_path
 
 log = logging.getLogger("corpusmill")
 

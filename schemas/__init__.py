@@ -6,15 +6,15 @@ Bump a schema's version when a column changes meaning or is removed; adding a nu
 minor change (x.y -> x.(y+1)).
 """
 
-from schemas.documents import (
+from corpusmill.schemas.documents import (
     CURATED_SCHEMA,
     CURATED_VERSION,
     DROPPED_SCHEMA,
     DROPPED_VERSION,
     SIGNALS_TYPE,
 )
-from schemas.manifest import MANIFEST_SCHEMA, MANIFEST_VERSION
-from schemas.meta import schema_metadata, read_schema_metadata
+from corpusmill.schemas.manifest import MANIFEST_SCHEMA, MANIFEST_VERSION
+from corpusmill.schemas.meta import schema_metadata, read_schema_metadata
 
 __all__ = [
     "CURATED_SCHEMA",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.meta import schema_metadata
+from corpusmill.schemas.meta import schema_metadata
 
 CURATED_VERSION = "1.0"
 DROPPED_VERSION = "1.0"

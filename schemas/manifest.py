@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from schemas.meta import schema_metadata
+from corpusmill.schemas.meta import schema_metadata
 
 MANIFEST_VERSION = "1.0"
 

@@ -47,7 +47,7 @@ def run_cli(*args: str, check: bool = True, timeout: int = 1500):
     import sys
 
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env,
+    res = subprocess.run([sys.executable, "-m", "corpusmill.cli", *args], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
         raise AssertionError(f"corpusmill {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}")

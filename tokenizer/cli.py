@@ -39,8 +39,8 @@ def _sizes(s: str) -> list[int]:
 
 def cmd_train(args) -> int:
     _offline()
-    from tokenizer.report import format_report
-    from tokenizer.train import train_tokenizer
+    from corpusmill.tokenizer.report import format_report
+    from corpusmill.tokenizer.train import train_tokenizer
 
     meta = train_tokenizer(
         args.input, args.vocab_size, args.out, special_tokens=args.special_token, weights=args.weight,
@@ -58,7 +58,7 @@ def cmd_train(args) -> int:
 
 def cmd_report(args) -> int:
     _offline()
-    from tokenizer.report import format_report, vocab_report
+    from corpusmill.tokenizer.report import format_report, vocab_report
 
     rep = vocab_report(args.tokenizer, args.input, heldout_fraction=args.heldout_fraction, max_bytes=args.max_bytes)
     if args.json:
@@ -70,7 +70,7 @@ def cmd_report(args) -> int:
 
 def cmd_sweep(args) -> int:
     _offline()
-    from tokenizer.report import sweep
+    from corpusmill.tokenizer.sweep import sweep
 
     rows, table = sweep(args.input, args.vocab_sizes, out=args.out, heldout_fraction=args.heldout_fraction,
                         max_bytes=args.max_bytes, weights=args.weight, special_tokens=args.special_token)
@@ -80,7 +80,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_pack(args) -> int:
     _offline()
-    from tokenizer.pack import pack, verify
+    from corpusmill.tokenizer.pack import pack, verify
 
     if args.verify:
         res = verify(args.verify, samples=args.samples, check_text=not args.no_text_check)

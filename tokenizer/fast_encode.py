@@ -6,7 +6,7 @@ nanotron) loads. Encoding a corpus with it is slow-ish, so :class:`Encoder` buil
 
 * ``mergeable_ranks``: each vocabulary entry's bytes (undoing the GPT-2 byte -> char table) -> its id.
   For a BPE vocabulary learned in order, ids *are* merge ranks: a later merge always has a larger id.
-* ``pat_str``: the same split regex (:data:`tokenizer.train.SPLIT_PATTERN`).
+* ``pat_str``: the same split regex (:data:`corpusmill.tokenizer.train.SPLIT_PATTERN`).
 * special tokens with their ids (never produced from document text, see below).
 
 tiktoken merges the adjacent pair whose *concatenation* has the lowest rank; HF merges the adjacent pair
@@ -84,7 +84,7 @@ def tiktoken_encoding(tokenizer_json: str | Path, name: str = "corpusmill"):
     """A ``tiktoken.Encoding`` with the vocabulary, merges order and split regex of ``tokenizer_json``."""
     import tiktoken
 
-    from tokenizer.train import SPLIT_PATTERN
+    from corpusmill.tokenizer.bpe import SPLIT_PATTERN
 
     spec = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
     model = spec.get("model") or {}

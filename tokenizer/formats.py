@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from corpusmill.atomic import temporary_name, write_bytes
+
 FORMATS = ("ds", "megatron", "llmc")
 
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
@@ -96,14 +98,11 @@ def ds_metadata_text(tokenizer_name: str, token_size: int, count: int) -> str:
 
 
 def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    return temporary_name(path)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = _tmp(path)
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)
 
 
 class ShardWriter:

@@ -41,12 +41,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tokenizer.fast_encode import Encoder
-from tokenizer.formats import (
+from corpusmill import atomic
+from corpusmill.tokenizer.fast_encode import Encoder
+from corpusmill.tokenizer.formats import (
     FORMATS, LLMC_HEADER_BYTES, LLMC_MAGIC, MEGATRON_DTYPE_CODES, MEGATRON_MAGIC, ShardWriter, eos_position, token_dtype,
 )
-from tokenizer.reader import expand_inputs, id_unit, iter_doc_batches, parquet_rows, prefetch
-from tokenizer.shards import MANIFEST, open_shards
+from corpusmill.tokenizer.reader import expand_inputs, id_unit, iter_doc_batches, parquet_rows, prefetch
+from corpusmill.tokenizer.shards import MANIFEST, open_shards
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
         "seq_len": seq_len,
         "shard_tokens": shard_tokens,
         "val_fraction": val_fraction,
-        "split_rule": "val when blake2b-64(id) / 2^64 < val_fraction (tokenizer.reader.id_unit)",
+        "split_rule": "val when blake2b-64(id) / 2^64 < val_fraction (corpusmill.tokenizer.reader.id_unit)",
         "shuffle": shuffle,
         "seed": seed if shuffle else None,
         "inputs": [{"path": str(Path(p).resolve()), "rows": rows_per_file[str(p)]} for p in paths],
@@ -324,9 +325,8 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
             "text_bytes": pa.array(d["text_bytes"], pa.int64()),
             "source_file": pa.array(d["source_file"], pa.string()).dictionary_encode(),
         })
-        tmp = partial / s / ".documents.parquet.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, partial / s / "documents.parquet")
+        with atomic.atomic_path(partial / s / "documents.parquet") as tmp:
+            pq.write_table(table, tmp)
         manifest["splits"][s] = {
             "dir": s,
             "num_tokens": int(sum(x["num_tokens"] for x in shards)),
@@ -350,9 +350,7 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
             shutil.rmtree(out / s)
     for s in splits:
         os.replace(partial / s, out / s)
-    tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    atomic.write_json(out / MANIFEST, manifest)
     return manifest, t_encode
 
 

@@ -2,7 +2,7 @@
 
 Tests and ``benchmarks/bench_tokenizer.py`` need real, mixed text in the curated schema (English books,
 web text, Wikipedia, the UDHR in hundreds of languages). This module turns ``../shared/data`` into
-``curated/*.parquet`` files with :data:`schemas.documents.CURATED_SCHEMA`, without running the curation
+``curated/*.parquet`` files with :data:`corpusmill.schemas.documents.CURATED_SCHEMA`, without running the curation
 pipeline: plain reads with gzip/bz2/tarfile and crude markup stripping, good enough for tokenizer work.
 
 >>> write_sample_corpus(Path("../shared/data"), Path("/tmp/curated"), max_bytes=2_000_000)
@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.documents import CURATED_SCHEMA
+from corpusmill.schemas.documents import CURATED_SCHEMA
 
 _BOOK_LANG = {"ontboezemingen.nl": "nl"}
 _TAG = re.compile(r"<[^>]+>")

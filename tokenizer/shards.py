@@ -2,7 +2,7 @@
 
 The trainer's entry point::
 
-    from tokenizer.shards import open_shards
+    from corpusmill.tokenizer.shards import open_shards
 
     ds = open_shards("data/tokens", split="train")     # a pack output dir, or its manifest.json
     ds.num_tokens                                      # tokens in the split (all shards)
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tokenizer.formats import LLMC_HEADER_BYTES
+from corpusmill.tokenizer.formats import LLMC_HEADER_BYTES
 
 MANIFEST = "manifest.json"
 

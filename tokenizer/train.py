@@ -26,9 +26,7 @@ Output directory:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import platform
 import sys
 import time
@@ -36,54 +34,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tokenizer.reader import Weights, expand_inputs, id_unit, iter_doc_batches, parquet_rows, prefetch
+from corpusmill.tokenizer.bpe import (
+    EOS,
+    META_FILE,
+    SPLIT_PATTERN,
+    TOKENIZER_FILE,
+    new_tokenizer,
+    new_trainer,
+    save_tokenizer,
+    special_token_list,
+    write_json_atomic,
+)
+from corpusmill.tokenizer.reader import Weights, expand_inputs, id_unit, iter_doc_batches, parquet_rows, prefetch
 
 log = logging.getLogger(__name__)
-
-# cl100k_base's split regex (the form with possessive quantifiers that tiktoken ships).
-SPLIT_PATTERN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-)
-EOS = "<|endoftext|>"
-META_FILE = "corpusmill_tokenizer.json"
-TOKENIZER_FILE = "tokenizer.json"
-
-
-def new_tokenizer():
-    """An untrained byte-level BPE ``tokenizers.Tokenizer`` with our pre-tokenisation and decoder."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-
-    tok = Tokenizer(models.BPE(ignore_merges=True))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    return tok
-
-
-def new_trainer(vocab_size: int, special_tokens: list[str], min_frequency: int = 0, show_progress: bool = False):
-    from tokenizers import pre_tokenizers, trainers
-
-    return trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=special_tokens,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes: no unknown tokens
-        show_progress=show_progress,
-    )
-
-
-def special_token_list(extra: list[str] | None) -> list[str]:
-    """``<|endoftext|>`` first (id 0), then the extra ones in order, without duplicates."""
-    out = [EOS]
-    for t in extra or []:
-        if t and t not in out:
-            out.append(t)
-    return out
-
 
 @dataclass
 class FileStats:
@@ -160,34 +124,6 @@ def versions() -> dict[str, str]:
     return v
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def save_tokenizer(tok, out: Path, specials: list[str], model_max_length: int | None = None) -> None:
-    """tokenizer.json plus the two small files transformers' AutoTokenizer looks for."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{TOKENIZER_FILE}.tmp-{os.getpid()}"
-    tok.save(str(tmp))
-    os.replace(tmp, out / TOKENIZER_FILE)
-    write_json_atomic(
-        out / "tokenizer_config.json",
-        {
-            "tokenizer_class": "PreTrainedTokenizerFast",
-            "bos_token": EOS,
-            "eos_token": EOS,
-            "unk_token": None,
-            "add_prefix_space": False,
-            "clean_up_tokenization_spaces": False,
-            "model_max_length": model_max_length or 1_000_000_000,
-            "additional_special_tokens": specials[1:],
-        },
-    )
-    write_json_atomic(out / "special_tokens_map.json", {"bos_token": EOS, "eos_token": EOS, "additional_special_tokens": specials[1:]})
-
-
 def train_tokenizer(
     inputs: str | list[str],
     vocab_size: int,
@@ -259,7 +195,7 @@ def train_tokenizer(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if report and heldout_fraction > 0:
-        from tokenizer.report import vocab_report
+        from corpusmill.tokenizer.report import vocab_report
 
         rep = vocab_report(out, paths, heldout_fraction=heldout_fraction, max_bytes=report_max_bytes)
         write_json_atomic(out / "report.json", rep)
@@ -270,8 +206,3 @@ def train_tokenizer(
         meta["vocab_size"], totals["copies_trained"], totals["bytes_trained"] / 1e6, seconds, out,
     )
     return meta
-
-
-def load_meta(tokenizer_dir: str | Path) -> dict | None:
-    p = Path(tokenizer_dir) / META_FILE
-    return json.loads(p.read_text()) if p.exists() else None

@@ -9,7 +9,7 @@
 
 Python entry point (the package itself imports nothing heavy, so `corpusmill --help` stays fast):
 
-    from trainer.train import train
+    from corpusmill.trainer.train import train
     result = train("tiny", {"data_dir": "runs/x/tokens", "out_dir": "runs/x/model"})
     result["initial_val_loss"], result["final_val_loss"]
 """

@@ -11,7 +11,7 @@ def add_subcommands(subparsers) -> None:
         "train",
         help="train the reference GPT on packed token shards",
         description="Train the reference GPT. CONFIG is a YAML file (it may say `preset: tiny`) or a preset "
-        "name (tiny, gpt2-124m). Several processes: torchrun --nproc_per_node N -m trainer.train CONFIG ...",
+        "name (tiny, gpt2-124m). Several processes: torchrun --nproc_per_node N -m corpusmill.trainer.train CONFIG ...",
     )
     p.add_argument("config", help="YAML config file or preset name")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -39,7 +39,7 @@ def add_subcommands(subparsers) -> None:
 
 
 def _train(args) -> int:
-    from trainer.train import train
+    from corpusmill.trainer.train import train
 
     overrides = list(args.overrides)
     if args.data_dir:
@@ -59,8 +59,8 @@ def _sample(args) -> int:
     import torch
     from tokenizers import Tokenizer
 
-    from trainer.sample import generate, speculative_generate
-    from trainer.train import load_model
+    from corpusmill.trainer.sample import generate, speculative_generate
+    from corpusmill.trainer.train import load_model
 
     if args.speculative and not args.draft_checkpoint:
         print("--speculative needs --draft-checkpoint", file=sys.stderr)

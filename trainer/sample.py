@@ -15,7 +15,7 @@ import warnings
 
 import torch
 
-from trainer.model import GPT, KVCache
+from corpusmill.trainer.model import GPT, KVCache
 
 
 def _process(logits: torch.Tensor, temperature: float, top_k: int | None, vocab_size: int | None) -> torch.Tensor:

@@ -1,11 +1,11 @@
 """Train the GPT of trainer/model.py on packed token shards.
 
-    from trainer.train import train
+    from corpusmill.trainer.train import train
     result = train("tiny", {"data_dir": "runs/x/tokens", "out_dir": "runs/x/model"})
 
 or ``corpusmill train CONFIG.yaml --set key=value``, or on several processes / GPUs:
 
-    torchrun --standalone --nproc_per_node 2 -m trainer.train CONFIG.yaml --set key=value
+    torchrun --standalone --nproc_per_node 2 -m corpusmill.trainer.train CONFIG.yaml --set key=value
 
 One optimizer step sees ``batch_size * grad_accum`` windows of ``seq_len + 1`` tokens; with N
 processes each runs ``grad_accum / N`` of the micro-batches and DDP averages the gradients, so the
@@ -35,9 +35,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from trainer.config import TrainConfig, load_config
-from trainer.data import TokenWindows, read_manifest_vocab, split_shards, to_tensors
-from trainer.model import GPT, GPTConfig
+from corpusmill.atomic import atomic_path
+from corpusmill.trainer.config import TrainConfig, load_config
+from corpusmill.trainer.data import TokenWindows, read_manifest_vocab, split_shards, to_tensors
+from corpusmill.trainer.model import GPT, GPTConfig
 
 CKPT_NAME = "ckpt.pt"
 CSV_FIELDS = ["kind", "step", "loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "tokens_seen", "elapsed_s"]
@@ -129,12 +130,8 @@ def set_rng_state(s: dict, device: torch.device) -> None:
 
 def atomic_torch_save(obj, path: Path) -> None:
     """Write to a temporary name beside ``path``, fsync, then rename over it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _remove_stale_temporaries(out_dir: Path) -> None:
@@ -241,10 +238,9 @@ def plot_loss_curve(records: list[dict], path: Path, title: str = "") -> Path | 
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -501,7 +497,7 @@ def _train(cfg: TrainConfig, d: Dist, t_start: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trainer.train", description="train the reference GPT (torchrun-ready)")
+    p = argparse.ArgumentParser(prog="python -m corpusmill.trainer.train", description="train the reference GPT (torchrun-ready)")
     p.add_argument("config", help="YAML config file or preset name")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)

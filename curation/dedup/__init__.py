@@ -3,39 +3,25 @@ deterministic survivor each, computed in bounded memory over any number of tasks
 
 See ``docs/dedup.md``. Engine-agnostic pieces:
 
-- :mod:`curation.dedup.normalize` - FineWeb-style normalisation, word n-gram shingle hashes;
-- :mod:`curation.dedup.minhash` - :class:`MinHashConfig`, :class:`MinHasher` (signatures, band keys);
-- :mod:`curation.dedup.exact` - :func:`exact_key`;
-- :mod:`curation.dedup.lsh` - :class:`DedupConfig`, :class:`SignatureWriter`, sorted runs -> edges;
-- :mod:`curation.dedup.clusters` - components, survivor rule, :class:`ClusterLookup`.
+- :mod:`corpusmill.curation.dedup.normalize` - FineWeb-style normalisation, word n-gram shingle hashes;
+- :mod:`corpusmill.curation.dedup.minhash` - :class:`MinHashConfig`, :class:`MinHasher` (signatures, band keys);
+- :mod:`corpusmill.curation.dedup.exact` - :func:`exact_key`;
+- :mod:`corpusmill.curation.dedup.lsh` - :class:`DedupConfig`, :class:`SignatureWriter`, sorted runs -> edges;
+- :mod:`corpusmill.curation.dedup.clusters` - components, survivor rule, :class:`ClusterLookup`.
 
-datatrove steps and the in-process driver: :mod:`curation.dedup.steps`.
+The datatrove steps and the in-process driver live with the engine: :mod:`corpusmill.pipelines.datatrove_dedup`.
 """
 
-from curation.dedup.clusters import ClusterInfo, ClusterLookup, build_clusters, cluster_table, connected_components
-from curation.dedup.exact import exact_key
-from curation.dedup.lsh import DedupConfig, SignatureWriter, bucket_jobs, run_bucket_job
-from curation.dedup.minhash import MinHashConfig, MinHasher, optimal_bands_rows
-from curation.dedup.normalize import normalize_text, shingle_hashes
-from curation.dedup.steps import (
-    DedupBuckets,
-    DedupClusters,
-    DedupMarker,
-    DedupResult,
-    DedupSignatures,
-    dedup_documents,
-    mark_document,
-)
+from corpusmill.curation.dedup.clusters import ClusterInfo, ClusterLookup, build_clusters, cluster_table, connected_components
+from corpusmill.curation.dedup.exact import exact_key
+from corpusmill.curation.dedup.lsh import DedupConfig, SignatureWriter, bucket_jobs, run_bucket_job
+from corpusmill.curation.dedup.minhash import MinHashConfig, MinHasher, optimal_bands_rows
+from corpusmill.curation.dedup.normalize import normalize_text, shingle_hashes
 
 __all__ = [
     "ClusterInfo",
     "ClusterLookup",
-    "DedupBuckets",
-    "DedupClusters",
     "DedupConfig",
-    "DedupMarker",
-    "DedupResult",
-    "DedupSignatures",
     "MinHashConfig",
     "MinHasher",
     "SignatureWriter",
@@ -43,9 +29,7 @@ __all__ = [
     "build_clusters",
     "cluster_table",
     "connected_components",
-    "dedup_documents",
     "exact_key",
-    "mark_document",
     "normalize_text",
     "optimal_bands_rows",
     "run_bucket_job",

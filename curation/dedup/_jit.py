@@ -1,14 +1,14 @@
-"""numba-compiled versions of the three dedup hot loops (imported lazily by :mod:`curation.dedup.kernels`).
+"""numba-compiled versions of the three dedup hot loops (imported lazily by :mod:`corpusmill.curation.dedup.kernels`).
 
 Each function computes exactly what its numpy counterpart computes (same integer arithmetic modulo
 2**64, same order of rules), only in one pass with no temporary arrays:
 
-- :func:`normalize` == ``curation.dedup.normalize._normalize_array`` + the final strip;
-- :func:`shingles` == ``curation.dedup.normalize.shingles_from_codepoints(..., unique=False)``
+- :func:`normalize` == ``corpusmill.curation.dedup.normalize._normalize_array`` + the final strip;
+- :func:`shingles` == ``corpusmill.curation.dedup.normalize.shingles_from_codepoints(..., unique=False)``
   (the same prefix sums, one loop);
-- :func:`signature` == ``curation.dedup.minhash.MinHasher._signature_numpy``.
+- :func:`signature` == ``corpusmill.curation.dedup.minhash.MinHasher._signature_numpy``.
 
-``tests/test_dedup_kernels.py`` checks the equality on all the shared data and on random Unicode.
+``tests/curation/dedup/test_dedup_kernels.py`` checks the equality on all the shared data and on random Unicode.
 Why compiled code (measured in benchmarks/RESULTS.md): in numpy the 112 permutations cost ~5 ns per
 (shingle x permutation) because uint64 multiply-add and the Mersenne reduction each make a pass over
 a temporary array; normalisation and shingling are ~10 array passes each. Here LLVM vectorises the
@@ -27,7 +27,7 @@ _C1 = np.uint64(0xFF51AFD7ED558CCD)
 _C2 = np.uint64(0xC4CEB9FE1A85EC53)
 _ZERO = np.uint64(0)
 
-# code point classes (curation.dedup.normalize)
+# code point classes (corpusmill.curation.dedup.normalize)
 _DELETE, _DIGIT, _DIGIT_SEP, _EXPAND = 2, 4, 5, 8
 _SPACE_CP = np.uint32(32)
 _ZERO_CP = np.uint32(48)

@@ -14,7 +14,7 @@ Survivor rule (engine-, task- and order-independent), ``DedupConfig.survivor``:
   records by their ordinal in the shard; a missing source_file counts as ``""``, a missing position
   as -1; the id breaks the remaining ties);
 - ``longest``: the member with the most normalised text (code points after
-  :func:`~curation.dedup.normalize.normalize_codepoints`, measured on the text that reaches dedup,
+  :func:`~corpusmill.curation.dedup.normalize.normalize_codepoints`, measured on the text that reaches dedup,
   i.e. after filters such as C4 rewrote it): the most complete copy; ties broken as for ``first``.
 
 Exact duplicates have the same normalised length, so under both rules the survivor of a dedup
@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from curation.dedup.lsh import (
+from corpusmill.curation.dedup.lsh import (
     DOCS_SCHEMA,
     EDGE,
     SURVIVOR_RULES,
@@ -63,7 +63,7 @@ from curation.dedup.lsh import (
     load_config,
     read_json,
 )
-from curation.dedup.normalize import sorted_unique
+from corpusmill.curation.dedup.normalize import sorted_unique
 
 __all__ = [
     "UnionFind",

@@ -19,9 +19,9 @@ stages:
 
 from __future__ import annotations
 
-from curation.dedup.exact import EXACT_MODES
-from curation.dedup.lsh import SURVIVOR_RULES, DedupConfig
-from curation.dedup.minhash import MinHashConfig
+from corpusmill.curation.dedup.exact import EXACT_MODES
+from corpusmill.curation.dedup.lsh import SURVIVOR_RULES, DedupConfig
+from corpusmill.curation.dedup.minhash import MinHashConfig
 
 
 class ExactDedupConfig:

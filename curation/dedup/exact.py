@@ -2,7 +2,7 @@
 
 A document's exact key is the xxh3-128 digest of its text, as two uint64 halves (high, low):
 
-- ``mode="normalized"`` (default): of the UTF-8 bytes of :func:`curation.dedup.normalize.normalize_text`,
+- ``mode="normalized"`` (default): of the UTF-8 bytes of :func:`corpusmill.curation.dedup.normalize.normalize_text`,
   so texts that differ only in case, punctuation, digits, accents or spacing are exact duplicates
   (the same normalisation MinHash uses, so every exact cluster lies inside a MinHash cluster);
 - ``mode="raw"``: of the text's UTF-8 bytes as they are (byte-identical duplicates only).
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import xxhash
 
-from curation.dedup.normalize import codepoints_to_text, normalize_codepoints
+from corpusmill.curation.dedup.normalize import codepoints_to_text, normalize_codepoints
 
 __all__ = ["EXACT_MODES", "exact_key", "exact_key_from_codepoints"]
 
@@ -32,7 +32,7 @@ def _split(v: int) -> tuple[int, int]:
 
 
 def exact_key_from_codepoints(z: np.ndarray) -> tuple[int, int] | None:
-    """Key of an already normalised text (see :func:`curation.dedup.normalize.normalize_codepoints`)."""
+    """Key of an already normalised text (see :func:`corpusmill.curation.dedup.normalize.normalize_codepoints`)."""
     if z.size == 0:
         return None
     return _split(xxhash.xxh3_128_intdigest(codepoints_to_text(z).encode("utf-8", "surrogatepass")))

@@ -1,7 +1,7 @@
 """Which implementation runs the dedup hot loops: numba-compiled (the default) or numpy (the fallback).
 
-The compiled kernels (:mod:`curation.dedup._jit`) and the numpy code in :mod:`curation.dedup.normalize`
-and :mod:`curation.dedup.minhash` compute the same integers (tested on all the shared data), so
+The compiled kernels (:mod:`corpusmill.curation.dedup._jit`) and the numpy code in :mod:`corpusmill.curation.dedup.normalize`
+and :mod:`corpusmill.curation.dedup.minhash` compute the same integers (tested on all the shared data), so
 signatures, band keys and exact keys do not depend on which one a worker runs. numpy is used when
 
 - ``CORPUSMILL_JIT=0`` is set in the environment (also ``false``/``no``/``off``), or
@@ -30,7 +30,7 @@ def _load() -> ModuleType | bool:
     try:
         import numpy as np
 
-        from curation.dedup import _jit
+        from corpusmill.curation.dedup import _jit
 
         # compile (or load from the cache) now, so that a failure falls back here and not mid-run
         z, _ = _jit.normalize(np.array([65, 32, 49], dtype=np.uint32), np.arange(128, dtype=np.uint32),

@@ -1,9 +1,9 @@
 """Signature and bucket phases on disk: per-task sorted run files, merged per band into candidate edges.
 
 Engine-agnostic: plain classes and functions over a work directory (a local or shared POSIX path:
-run files are read with positioned reads). The datatrove steps in :mod:`curation.dedup.steps` call them; a Beam
-pipeline can call the pure parts (:class:`~curation.dedup.minhash.MinHasher`,
-:func:`~curation.dedup.exact.exact_key`, :func:`chain_edges`) around a GroupByKey instead.
+run files are read with positioned reads). The datatrove steps in :mod:`corpusmill.pipelines.datatrove_dedup` call them; a Beam
+pipeline can call the pure parts (:class:`~corpusmill.curation.dedup.minhash.MinHasher`,
+:func:`~corpusmill.curation.dedup.exact.exact_key`, :func:`chain_edges`) around a GroupByKey instead.
 
 Work directory layout::
 
@@ -14,7 +14,7 @@ Work directory layout::
     WORK/sig/done/r{rank:05d}.json             task completion marker (+ counts)
     WORK/edges/{job}.bin                       candidate edges (EDGE pairs of doc keys)
     WORK/edges/done/{job}.json, WORK/edges/jobs.json
-    WORK/clusters/...                          see curation.dedup.clusters
+    WORK/clusters/...                          see corpusmill.curation.dedup.clusters
 
 A *doc key* is ``rank << 32 | i``: the i-th document signed by signature task ``rank`` (unique by
 construction, no hashing); it only lives inside the work directory, everything that leaves it is
@@ -45,9 +45,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.dedup.exact import EXACT_MODES, exact_key, exact_key_from_codepoints
-from curation.dedup.minhash import MinHashConfig, MinHasher
-from curation.dedup.normalize import normalize_codepoints
+from corpusmill.curation.dedup.exact import EXACT_MODES, exact_key, exact_key_from_codepoints
+from corpusmill.curation.dedup.minhash import MinHashConfig, MinHasher
+from corpusmill.curation.dedup.normalize import normalize_codepoints
 
 __all__ = [
     "DedupConfig",
@@ -81,7 +81,7 @@ DOCS_SCHEMA = pa.schema(
         pa.field("length", pa.int64()),  # normalised code points (the "longest" survivor rule)
     ]
 )
-#: how a cluster's survivor is chosen (curation.dedup.clusters): the first in corpus order (``first``,
+#: how a cluster's survivor is chosen (corpusmill.curation.dedup.clusters): the first in corpus order (``first``,
 #: the default, as datatrove), or the most normalised text, then the first (``longest``)
 SURVIVOR_RULES = ("first", "longest")
 

@@ -2,7 +2,7 @@
 
 A signature is ``num_bands * rows_per_band`` 64-bit minima (FineWeb / datatrove default: 14 bands x 8
 rows = 112, word 5-grams, seed 1). For the shingle set ``X`` of a document (64-bit hashes from
-:func:`curation.dedup.normalize.shingle_hashes`), value ``i`` of the signature is::
+:func:`corpusmill.curation.dedup.normalize.shingle_hashes`), value ``i`` of the signature is::
 
     min over x in X of  ((a_i * x + b_i) mod 2**64) mod p,     p = 2**61 - 1 (a Mersenne prime)
 
@@ -16,7 +16,7 @@ our signature is bit-for-bit datatrove's (tested).
 
 The reduction ``mod p`` uses the Mersenne identity ``y mod p = (y & p) + (y >> 61)`` (then one
 conditional subtraction), no division. It runs as a compiled loop over shingles x permutations
-(numba, vectorised by LLVM: :mod:`curation.dedup.kernels`) or, as a fallback, in numpy: all
+(numba, vectorised by LLVM: :mod:`corpusmill.curation.dedup.kernels`) or, as a fallback, in numpy: all
 permutations at once as an (n_shingles x num_perm) uint64 array, in chunks of 256 shingles so the
 working set stays in cache.
 
@@ -36,8 +36,8 @@ from functools import lru_cache
 import numpy as np
 import xxhash
 
-from curation.dedup.kernels import jit_kernels
-from curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
+from corpusmill.curation.dedup.kernels import jit_kernels
+from corpusmill.curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
 
 __all__ = ["MinHashConfig", "MinHasher", "MERSENNE_PRIME", "optimal_bands_rows"]
 
@@ -164,7 +164,7 @@ class MinHasher:
         return shingles_from_codepoints(normalize_codepoints(text), self.config.n_grams)
 
     def signature_from_codepoints(self, z: np.ndarray) -> np.ndarray | None:
-        """Signature of a normalised text (:func:`~curation.dedup.normalize.normalize_codepoints`).
+        """Signature of a normalised text (:func:`~corpusmill.curation.dedup.normalize.normalize_codepoints`).
         Repeated shingles are not removed first: they cannot change a minimum."""
         return self.signature_from_shingles(shingles_from_codepoints(z, self.config.n_grams, unique=False))
 

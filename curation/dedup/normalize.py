@@ -22,7 +22,7 @@ applies, in this order:
 The result is a sequence of words separated by single spaces (:func:`normalize_text`).
 
 Steps 1-3 are one table look-up per code point (tables built once per process from ``unicodedata``);
-the loops run compiled (numba, :mod:`curation.dedup.kernels`) or, as a fallback, in numpy. Only a
+the loops run compiled (numba, :mod:`corpusmill.curation.dedup.kernels`) or, as a fallback, in numpy. Only a
 text holding a character that decomposes into several non-punctuation characters (``ﬁ``, ``½``,
 ``™``, Hangul syllables) is NFKD-normalised as a string first.
 
@@ -48,7 +48,7 @@ import unicodedata
 
 import numpy as np
 
-from curation.dedup.kernels import jit_kernels
+from corpusmill.curation.dedup.kernels import jit_kernels
 
 __all__ = [
     "normalize_codepoints",

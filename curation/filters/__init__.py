@@ -1,4 +1,4 @@
-"""Heuristic quality filters (corpusmill :class:`curation.stage.Filter` stages).
+"""Heuristic quality filters (corpusmill :class:`corpusmill.curation.stage.Filter` stages).
 
 - :class:`GopherQuality` (``gopher_quality``), :class:`GopherRepetition` (``gopher_repetition``):
   Rae et al. 2021 (Gopher / MassiveText), decisions identical to datatrove's filters.
@@ -7,16 +7,16 @@
 - :class:`StopWords` (``stop_words``): Gopher's stop-word rule for any language with a stop-word list.
 - :class:`TokenToWordRatio` (``token_ratio``): subword tokens per word within per-language bounds (ours).
 
-All of them share one word / line / paragraph split per document (:mod:`curation.filters.text_stats`) and
+All of them share one word / line / paragraph split per document (:mod:`corpusmill.curation.text`) and
 record their measurements under ``metadata["signals"]["<stage>.<signal>"]``. See docs/filters.md.
 """
 
-from curation.filters.c4 import C4Quality
-from curation.filters.fineweb import FineWebQuality
-from curation.filters.gopher_quality import GopherQuality
-from curation.filters.gopher_repetition import GopherRepetition
-from curation.filters.stop_words import StopWords
-from curation.filters.token_ratio import TokenToWordRatio
+from corpusmill.curation.filters.c4 import C4Quality
+from corpusmill.curation.filters.fineweb import FineWebQuality
+from corpusmill.curation.filters.gopher_quality import GopherQuality
+from corpusmill.curation.filters.gopher_repetition import GopherRepetition
+from corpusmill.curation.filters.stop_words import StopWords
+from corpusmill.curation.filters.token_ratio import TokenToWordRatio
 
 __all__ = [
     "C4Quality",

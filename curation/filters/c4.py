@@ -29,9 +29,10 @@ from collections.abc import Iterable
 
 from datatrove.data import Document
 
-from curation.document import signals
-from curation.filters.text_stats import english, get_stats, in_scope, language_set
-from curation.stage import Filter
+from corpusmill.curation.text.doc_stats import get_stats
+from corpusmill.curation.text.english_words import english
+from corpusmill.curation.text.languages import language_set
+from corpusmill.curation.stage import Filter
 
 CITATION_RE = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 PAPER_END_MARKS = (".", "?", "!", '"', "'")
@@ -76,6 +77,7 @@ class C4Quality(Filter):
     """
 
     name = "c4"
+    THRESHOLDS = {"sentences": [("min", "min_num_sentences")]}
 
     def __init__(
         self,
@@ -114,8 +116,6 @@ class C4Quality(Filter):
         english()
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if not in_scope(doc, self.languages):
-            return True
         lines = get_stats(doc).splitlines
         count_sentences = english().count_sentences if self.min_num_sentences != -1 else None
         max_len = self.max_word_length
@@ -159,16 +159,16 @@ class C4Quality(Filter):
                 n_sent += count_sentences(line)
             kept.append(line)
 
-        s = signals(doc)
-        s["c4.lines"] = float(len(lines))
-        s["c4.kept_lines"] = float(len(kept))
-        s["c4.kept_line_ratio"] = len(kept) / len(lines) if lines else 0.0
-        s["c4.sentences"] = float(n_sent)
-        s["c4.javascript_lines"] = float(js)
-        s["c4.policy_lines"] = float(policy)
-        s["c4.no_terminal_punct_lines"] = float(no_punct)
-        s["c4.too_short_lines"] = float(too_short)
-        s["c4.too_long_word_lines"] = float(too_long)
+        s = self.signals(doc)
+        s["lines"] = len(lines)
+        s["kept_lines"] = len(kept)
+        s["kept_line_ratio"] = len(kept) / len(lines) if lines else 0.0
+        s["sentences"] = n_sent
+        s["javascript_lines"] = js
+        s["policy_lines"] = policy
+        s["no_terminal_punct_lines"] = no_punct
+        s["too_short_lines"] = too_short
+        s["too_long_word_lines"] = too_long
         if reason is not None:
             return False, reason
         if n_sent < self.min_num_sentences:

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from datatrove.data import Document
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 
-from curation.document import signals
-from curation.filters.text_stats import find_duplicates, get_stats, in_scope, language_set
-from curation.stage import Filter
+from corpusmill.curation.text.doc_stats import get_stats
+from corpusmill.curation.text.languages import language_set
+from corpusmill.curation.text.ngrams import find_duplicates
+from corpusmill.curation.stage import Filter
 
 
 class FineWebQuality(Filter):
@@ -32,13 +33,19 @@ class FineWebQuality(Filter):
       above ``char_duplicates_ratio`` = 0.01.
     - ``list_ratio``: newlines per word above ``new_line_ratio`` = 0.3.
 
-    ``languages``: see :class:`~curation.filters.gopher_quality.GopherQuality`.
+    ``languages``: see :class:`~corpusmill.curation.filters.gopher_quality.GopherQuality`.
 
     Signals (``fineweb.*``): ``line_punct_ratio``, ``short_line_ratio``, ``char_dup_ratio``,
     ``new_line_ratio`` (0 when there are no lines / words).
     """
 
     name = "fineweb"
+    THRESHOLDS = {
+        "line_punct_ratio": [("min", "line_punct_thr")],
+        "short_line_ratio": [("max", "short_line_thr")],
+        "char_dup_ratio": [("max", "char_duplicates_ratio")],
+        "new_line_ratio": [("max", "new_line_ratio")],
+    }
 
     def __init__(
         self,
@@ -61,15 +68,13 @@ class FineWebQuality(Filter):
         self.languages = language_set(languages)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if not in_scope(doc, self.languages):
-            return True
         st = get_stats(doc)
         text = st.text
         lines = st.newline_lines
-        s = signals(doc)
+        s = self.signals(doc)
         if not lines:
             for key in ("line_punct_ratio", "short_line_ratio", "char_dup_ratio", "new_line_ratio"):
-                s[f"fineweb.{key}"] = 0.0
+                s[key] = 0.0
             return False, "empty"
         n = len(lines)
         stop = self.stop_chars
@@ -80,10 +85,10 @@ class FineWebQuality(Filter):
         dup = find_duplicates(lines)[1] / n_chars if n_chars else 0.0
         n_words = len(st.words)
         new_line = text.count("\n") / n_words if n_words else 0.0
-        s["fineweb.line_punct_ratio"] = punct
-        s["fineweb.short_line_ratio"] = short
-        s["fineweb.char_dup_ratio"] = dup
-        s["fineweb.new_line_ratio"] = new_line
+        s["line_punct_ratio"] = punct
+        s["short_line_ratio"] = short
+        s["char_dup_ratio"] = dup
+        s["new_line_ratio"] = new_line
 
         if punct < self.line_punct_thr and not (punct == 0 and self.line_punct_exclude_zero):
             return False, "line_punct_ratio"

@@ -3,7 +3,7 @@ Training Gopher", arXiv:2112.11446, section A.1.1 / Table A1), as implemented by
 ``GopherQualityFilter`` (datatrove 0.10.1, ``pipeline/filters/gopher_quality_filter.py``; the same rules
 are in NeMo-Curator and dolma). Thresholds: ../shared/reference/recipes.md, "Gopher quality".
 
-Same words (see :mod:`curation.filters.text_stats`), same rule order and the same drop reasons as
+Same words (see :mod:`corpusmill.curation.text`), same rule order and the same drop reasons as
 datatrove, so decisions can be compared one to one.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 from datatrove.data import Document
 
-from curation.document import signals
-from curation.filters.text_stats import get_stats, in_scope, language_set
-from curation.stage import Filter
+from corpusmill.curation.text.doc_stats import get_stats
+from corpusmill.curation.text.languages import language_set
+from corpusmill.curation.stage import Filter
 
 #: Gopher's stop words (Rae et al. 2021, A.1.1): a document must contain at least 2 of them
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -45,7 +45,7 @@ class GopherQuality(Filter):
     - ``gopher_enough_stop_words``: fewer than ``min_stop_words`` = 2 distinct words of ``stop_words``
       (default :data:`GOPHER_STOP_WORDS`, matched case-sensitively as datatrove does; words and stop
       words compared in Unicode NFC). This is the English
-      rule; for other languages use :class:`curation.filters.stop_words.StopWords` and set
+      rule; for other languages use :class:`corpusmill.curation.filters.stop_words.StopWords` and set
       ``min_stop_words=None`` here.
 
     A threshold of ``None`` or ``0`` switches its rule off (datatrove's convention). ``languages``
@@ -59,6 +59,16 @@ class GopherQuality(Filter):
     """
 
     name = "gopher_quality"
+    THRESHOLDS = {
+        "words": [("min", "min_doc_words"), ("max", "max_doc_words")],
+        "mean_word_length": [("min", "min_avg_word_length"), ("max", "max_avg_word_length")],
+        "hash_ratio": [("max", "max_symbol_word_ratio")],
+        "ellipsis_ratio": [("max", "max_symbol_word_ratio")],
+        "bullet_lines_ratio": [("max", "max_bullet_lines_ratio")],
+        "end_ellipsis_lines_ratio": [("max", "max_ellipsis_lines_ratio")],
+        "alpha_words_ratio": [("min", "min_alpha_words_ratio")],
+        "stop_words": [("min", "min_stop_words")],
+    }
 
     def __init__(
         self,
@@ -92,8 +102,6 @@ class GopherQuality(Filter):
         self.languages = language_set(languages)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if not in_scope(doc, self.languages):
-            return True
         st = get_stats(doc)
         text = st.text
         n_words, n_nonsym, nonsym_chars, n_alpha = st.word_props
@@ -112,15 +120,15 @@ class GopherQuality(Filter):
                 words = [unicodedata.normalize("NFC", w) for w in words]
             n_stop = len(self.stop_words.intersection(words))
 
-        s = signals(doc)
-        s["gopher_quality.words"] = float(n_nonsym)
-        s["gopher_quality.mean_word_length"] = float(mean_len)
-        s["gopher_quality.hash_ratio"] = float(hashes)
-        s["gopher_quality.ellipsis_ratio"] = float(ellipses)
-        s["gopher_quality.bullet_lines_ratio"] = float(bullets)
-        s["gopher_quality.end_ellipsis_lines_ratio"] = float(end_ell)
-        s["gopher_quality.alpha_words_ratio"] = float(alpha)
-        s["gopher_quality.stop_words"] = float(n_stop)
+        s = self.signals(doc)
+        s["words"] = n_nonsym
+        s["mean_word_length"] = mean_len
+        s["hash_ratio"] = hashes
+        s["ellipsis_ratio"] = ellipses
+        s["bullet_lines_ratio"] = bullets
+        s["end_ellipsis_lines_ratio"] = end_ell
+        s["alpha_words_ratio"] = alpha
+        s["stop_words"] = n_stop
 
         if self.min_doc_words and n_nonsym < self.min_doc_words:
             return False, "gopher_short_doc"

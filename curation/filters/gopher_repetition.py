@@ -3,7 +3,7 @@
 Thresholds: ../shared/reference/recipes.md, "Gopher repetition".
 
 Same words, same order of rules, same arithmetic and same drop reasons as datatrove; only faster: the
-words come from the shared :mod:`curation.filters.text_stats`, top n-grams are counted as word tuples,
+words come from the shared :mod:`corpusmill.curation.text`, top n-grams are counted as word tuples,
 and the repeated-n-gram scan visits only positions whose n-gram occurred before.
 """
 
@@ -13,16 +13,10 @@ from collections.abc import Iterable, Sequence
 
 from datatrove.data import Document
 
-from curation.document import signals
-from curation.filters.text_stats import (
-    duplicated_ngram_chars_hashed,
-    find_duplicates,
-    get_stats,
-    in_scope,
-    language_set,
-    top_ngram_chars_hashed,
-)
-from curation.stage import Filter
+from corpusmill.curation.text.doc_stats import get_stats
+from corpusmill.curation.text.languages import language_set
+from corpusmill.curation.text.ngrams import duplicated_ngram_chars_hashed, find_duplicates, top_ngram_chars_hashed
+from corpusmill.curation.stage import Filter, rule_on
 
 #: Rae et al. 2021 Table A1: (n, max fraction of characters in the most frequent n-gram)
 TOP_N_GRAMS = ((2, 0.20), (3, 0.18), (4, 0.16))
@@ -46,13 +40,19 @@ class GopherRepetition(Filter):
       datatrove does) exceed 15, 14, 13, 12, 11, 10 % of the text.
 
     A threshold of ``None`` or ``0`` switches its rule off. ``languages``: see
-    :class:`~curation.filters.gopher_quality.GopherQuality`.
+    :class:`~corpusmill.curation.filters.gopher_quality.GopherQuality`.
 
     Signals (``gopher_repetition.*``): ``dup_para_frac``, ``dup_para_char_frac``, ``dup_line_frac``,
     ``dup_line_char_frac``, ``top_{2,3,4}_gram_char_frac``, ``dup_{5..10}_gram_char_frac``.
     """
 
     name = "gopher_repetition"
+    THRESHOLDS = {
+        "dup_para_frac": [("max", "dup_para_frac")],
+        "dup_para_char_frac": [("max", "dup_para_char_frac")],
+        "dup_line_frac": [("max", "dup_line_frac")],
+        "dup_line_char_frac": [("max", "dup_line_char_frac")],
+    }
 
     def __init__(
         self,
@@ -72,19 +72,25 @@ class GopherRepetition(Filter):
         self.dup_n_grams = tuple((int(n), float(f)) for n, f in dup_n_grams)
         self.languages = language_set(languages)
 
+    def thresholds(self) -> dict[str, list[tuple[str, float, str]]]:
+        out = super().thresholds()
+        for param in ("top_n_grams", "dup_n_grams"):
+            for n, f in getattr(self, param) or ():
+                if rule_on(f):
+                    out[f"{param[:3]}_{n}_gram_char_frac"] = [("max", float(f), param)]
+        return out
+
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if not in_scope(doc, self.languages):
-            return True
-        s = signals(doc)
+        s = self.signals(doc)
         st = get_stats(doc)
         text = st.text
         if not text:
             for key in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"):
-                s[f"gopher_repetition.{key}"] = 0.0
+                s[key] = 0.0
             for n, _ in self.top_n_grams:
-                s[f"gopher_repetition.top_{n}_gram_char_frac"] = 0.0
+                s[f"top_{n}_gram_char_frac"] = 0.0
             for n, _ in self.dup_n_grams:
-                s[f"gopher_repetition.dup_{n}_gram_char_frac"] = 0.0
+                s[f"dup_{n}_gram_char_frac"] = 0.0
             return False, "empty"
         n_chars = len(text)
         reason = None
@@ -93,8 +99,8 @@ class GopherRepetition(Filter):
         dup, dup_chars = find_duplicates(paragraphs)
         para_frac = dup / len(paragraphs)
         para_char_frac = dup_chars / n_chars
-        s["gopher_repetition.dup_para_frac"] = para_frac
-        s["gopher_repetition.dup_para_char_frac"] = para_char_frac
+        s["dup_para_frac"] = para_frac
+        s["dup_para_char_frac"] = para_char_frac
         if self.dup_para_frac and para_frac > self.dup_para_frac:
             reason = "dup_para_frac"
         elif self.dup_para_char_frac and para_char_frac > self.dup_para_char_frac:
@@ -104,8 +110,8 @@ class GopherRepetition(Filter):
         dup, dup_chars = find_duplicates(lines)
         line_frac = dup / len(lines)
         line_char_frac = dup_chars / n_chars
-        s["gopher_repetition.dup_line_frac"] = line_frac
-        s["gopher_repetition.dup_line_char_frac"] = line_char_frac
+        s["dup_line_frac"] = line_frac
+        s["dup_line_char_frac"] = line_char_frac
         if reason is None:
             if self.dup_line_frac and line_frac > self.dup_line_frac:
                 reason = "dup_line_frac"
@@ -118,7 +124,7 @@ class GopherRepetition(Filter):
         for n, frac in self.top_n_grams:
             top = top_ngram_chars_hashed(hasher, starts, ends, words, n) if words else -1
             value = top / n_chars if top >= 0 else 0.0
-            s[f"gopher_repetition.top_{n}_gram_char_frac"] = value
+            s[f"top_{n}_gram_char_frac"] = value
             if reason is None and top >= 0 and value > frac:
                 reason = f"top_{n}_gram"
 
@@ -126,7 +132,7 @@ class GopherRepetition(Filter):
             chasher, offsets = st.concat_hasher
             for n, frac in self.dup_n_grams:
                 value = duplicated_ngram_chars_hashed(chasher, offsets, n) / n_chars
-                s[f"gopher_repetition.dup_{n}_gram_char_frac"] = value
+                s[f"dup_{n}_gram_char_frac"] = value
                 if reason is None and value > frac:
                     reason = f"duplicated_{n}_n_grams"
 

@@ -24,8 +24,7 @@ from typing import Any
 
 from datatrove.data import Document
 
-from curation.document import signals
-from curation.stage import Filter
+from corpusmill.curation.stage import Filter
 
 LABEL_PREFIX = "__label__"
 UNDETERMINED = "und"
@@ -65,12 +64,13 @@ class LanguageID(Filter):
             accepted (the same as ``min_score_by_language``).
         min_score_by_language: per-language overrides of ``min_score``.
         model_path: a fastText LID model (``lid.176.ftz`` / ``lid.176.bin`` / GlotLID ``model.bin``).
-            ``None``: the cached lid.176.ftz (fetched from PyPI on first use, see curation.assets).
+            ``None``: the cached lid.176.ftz (fetched from PyPI on first use, see corpusmill.curation.assets).
         max_chars: predict on the first this-many characters (after which fastText's averaged embedding
             barely moves, and long documents stay cheap). ``None``: the whole text.
     """
 
     name = "language_id"
+    THRESHOLDS = {"score": [("min", "min_score")]}
 
     def __init__(
         self,
@@ -82,7 +82,7 @@ class LanguageID(Filter):
     ):
         if isinstance(languages, str):
             languages = [languages]
-        self.languages = frozenset(languages) if languages is not None else None
+        self.allowed = frozenset(languages) if languages is not None else None
         overrides = dict(min_score_by_language or {})
         if isinstance(min_score, Mapping):  # min_score: {default: 0.65, hr: 0.3, ...} also works
             m = dict(min_score)
@@ -97,7 +97,7 @@ class LanguageID(Filter):
     # -- model ----------------------------------------------------------------------------------------
     def setup(self) -> None:
         if self._model is None:
-            from curation.assets import ensure_lid_model
+            from corpusmill.curation.assets import ensure_lid_model
 
             self._model = load_fasttext_model(ensure_lid_model(self.model_path))
 
@@ -125,9 +125,9 @@ class LanguageID(Filter):
         return [(normalise_label(lab), min(1.0, float(p))) for lab, p in zip(labels, probs)]
 
     def is_allowed(self, language: str) -> bool:
-        if self.languages is None:
+        if self.allowed is None:
             return True
-        return language in self.languages or language.split("_", 1)[0] in self.languages
+        return language in self.allowed or language.split("_", 1)[0] in self.allowed
 
     def threshold_for(self, language: str) -> float:
         m = self.min_score_by_language
@@ -142,7 +142,7 @@ class LanguageID(Filter):
         language, score = self.predict(doc.text, k=1)[0]
         doc.metadata["language"] = language
         doc.metadata["language_score"] = score
-        signals(doc)["language_id.score"] = score
+        self.signals(doc)["score"] = score
         if not self.is_allowed(language):
             return False, "language_not_allowed"
         if score < self.threshold_for(language):

@@ -30,7 +30,7 @@ How FineWeb-2's values map onto our stages (``fineweb-2-pipeline.py``, step 5):
 
 Differences from FineWeb-2 (say so when comparing): FineWeb-2 identified languages with GlotLID and
 split words with a tokenizer per language; we use lid.176's labels (mapped to FineWeb-2's codes in
-the table) and our generic word split (:func:`curation.filters.text_stats.generic_words`), so a
+the table) and our generic word split (:func:`corpusmill.curation.text.other_words.generic_words`), so a
 stop word glued to an apostrophe (French ``l'``) is not counted separately; for languages written
 without spaces (:data:`NOT_APPLICABLE`) the table is not used at all. The table's
 ``language_score_glotlid`` is a GlotLID score, not comparable to lid.176's, and is not applied.
@@ -45,8 +45,8 @@ from typing import Any
 
 from datatrove.data import Document
 
-from curation.filters.text_stats import normalize_language
-from curation.stage import Filter
+from corpusmill.curation.text.languages import normalize_language
+from corpusmill.curation.stage import Filter
 
 __all__ = ["PerLanguage", "fineweb2_table", "FINEWEB2_STAGES", "resolve_table"]
 
@@ -96,7 +96,7 @@ FINEWEB2_STAGES = {"gopher_repetition": _repetition, "fineweb": _fineweb, "gophe
 @lru_cache(maxsize=1)
 def fineweb2_table() -> dict[str, dict]:
     """lid.176 label -> FineWeb-2's values for that language (``curation/data/fineweb2_thresholds.json``)."""
-    raw = resources.files("curation").joinpath("data", TABLE_FILE).read_text(encoding="utf-8")
+    raw = resources.files("corpusmill.curation").joinpath("data", TABLE_FILE).read_text(encoding="utf-8")
     return json.loads(raw)["languages"]
 
 
@@ -146,6 +146,14 @@ class PerLanguage(Filter):
         self.base.setup()
         for v in self.variants.values():
             v.setup()
+
+    def applies_to(self, doc: Document) -> bool:
+        """A language of the table always; any other as the stage's own ``languages`` scope says."""
+        lang = normalize_language(doc.metadata.get("language")) or "en"
+        return lang in self.variants or self.base.applies_to(doc)
+
+    def thresholds(self) -> dict[str, list[tuple[str, float, str]]]:
+        return self.base.thresholds()  # the stage's own values (stats labels them as such)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         lang = normalize_language(doc.metadata.get("language")) or "en"

@@ -6,7 +6,7 @@ language" (recipes.md, "Gopher quality"). Here the list depends on ``metadata["l
 set by the language-ID stage):
 
 - English: Gopher's eight words by default (``english="gopher"``; then this filter takes the same
-  decisions as the rule inside :class:`~curation.filters.gopher_quality.GopherQuality`, up to case: see
+  decisions as the rule inside :class:`~corpusmill.curation.filters.gopher_quality.GopherQuality`, up to case: see
   below), or the package's English list with ``english="package"``.
 - Other languages: the lists of the ``stop-words`` PyPI package (python-stop-words, BSD-3-Clause,
   https://github.com/Alir3z4/python-stop-words, lists from https://github.com/Alir3z4/stop-words;
@@ -23,10 +23,10 @@ from collections.abc import Iterable, Mapping
 
 from datatrove.data import Document
 
-from curation.document import signals
-from curation.filters.gopher_quality import GOPHER_STOP_WORDS
-from curation.filters.text_stats import get_stats, in_scope, language_set, normalize_language
-from curation.stage import Filter
+from corpusmill.curation.filters.gopher_quality import GOPHER_STOP_WORDS
+from corpusmill.curation.text.doc_stats import get_stats
+from corpusmill.curation.text.languages import language_set, normalize_language
+from corpusmill.curation.stage import Filter
 
 #: languages written without spaces: stop words are looked up as substrings of the text
 NO_SPACE_LANGUAGES = frozenset({"zh", "ja"})
@@ -83,7 +83,7 @@ class StopWords(Filter):
 
     The language is ``metadata["language"]`` normalised to ISO 639-1 (``"en-US"``, ``"eng_Latn"`` ->
     ``"en"``); a document without one is treated as ``default_language`` ("en"), as datatrove's filters
-    assume English. Words are the shared split of :mod:`curation.filters.text_stats`, compared lowercased
+    assume English. Words are the shared split of :mod:`corpusmill.curation.text`, compared lowercased
     (``case_sensitive=True`` compares as they are, like datatrove's Gopher rule: "The" is then not
     "the"); for Greek also without diacritics (:data:`FOLD_DIACRITICS`). For zh and ja, written without spaces, a stop word counts when it occurs as a substring of
     the text, and the ratio is its occurrences per word of the split (one per Han / kana character).
@@ -95,6 +95,7 @@ class StopWords(Filter):
     """
 
     name = "stop_words"
+    THRESHOLDS = {"count": [("min", "min_stop_words")], "ratio": [("min", "min_stop_word_ratio")]}
 
     def __init__(
         self,
@@ -141,15 +142,13 @@ class StopWords(Filter):
         return words
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if not in_scope(doc, self.languages):
-            return True
         lang = normalize_language(doc.metadata.get("language")) or self.default_language
         words_set = self.stop_words_for(lang)
-        s = signals(doc)
+        s = self.signals(doc)
         if not words_set:
-            s["stop_words.count"] = 0.0
-            s["stop_words.ratio"] = 0.0
-            s["stop_words.has_list"] = 0.0
+            s["count"] = 0.0
+            s["ratio"] = 0.0
+            s["has_list"] = 0.0
             if self.unknown_language == "drop":
                 return False, "stop_words_no_list"
             return True
@@ -179,9 +178,9 @@ class StopWords(Filter):
             count = len(hits)
             occurrences = sum(hits)
         ratio = occurrences / n_words if n_words else 0.0
-        s["stop_words.count"] = float(count)
-        s["stop_words.ratio"] = float(ratio)
-        s["stop_words.has_list"] = 1.0
+        s["count"] = count
+        s["ratio"] = ratio
+        s["has_list"] = 1.0
         if self.min_stop_words and count < self.min_stop_words:
             return False, "gopher_enough_stop_words"
         if self.min_stop_word_ratio and ratio < self.min_stop_word_ratio:

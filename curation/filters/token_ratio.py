@@ -4,7 +4,7 @@ The closest published rule is NeMo-Curator's ``TokenizerFertilityFilter`` (chara
 recipes.md, "Token-to-word ratio"). Garbled text, encodings gone wrong, base64, long digit strings and
 words glued together cost many tokens per word; text made of a few very frequent short words costs
 about one. The bounds are percentiles of real text of each language under one tokenizer, derived by
-``python -m curation.filters.derive_token_ratio`` and stored in ``curation/data/token_ratio_thresholds.json``
+``python -m corpusmill.tools.derive_token_ratio`` and stored in ``curation/data/token_ratio_thresholds.json``
 (method, data, percentiles: that module's docstring and docs/filters.md).
 
 The shipped thresholds were derived with a throwaway byte-level BPE trained on the shared data
@@ -15,6 +15,7 @@ tokenizer are refused (sha256 check) unless ``allow_tokenizer_mismatch=True``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,9 +23,9 @@ from typing import Any
 
 from datatrove.data import Document
 
-from curation.document import signals
-from curation.filters.text_stats import get_stats, in_scope, language_set, normalize_language
-from curation.stage import Filter
+from corpusmill.curation.text.doc_stats import get_stats
+from corpusmill.curation.text.languages import language_set, normalize_language
+from corpusmill.curation.stage import Filter
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_THRESHOLDS = DATA_DIR / "token_ratio_thresholds.json"
@@ -35,7 +36,7 @@ class TokenToWordRatio(Filter):
     """Drop documents whose tokens-per-word ratio lies outside their language's ``[low, high]``.
 
     - ratio = ``len(tokenizer.encode(text, add_special_tokens=False).ids)`` / words, where words are
-      the shared split of :mod:`curation.filters.text_stats` (spaCy-equivalent for English, the generic
+      the shared split of :mod:`corpusmill.curation.text` (spaCy-equivalent for English, the generic
       regex split otherwise: the same split the thresholds were derived with).
     - reasons ``token_ratio_low`` / ``token_ratio_high``.
     - documents with fewer than ``min_words`` words (default 50, like the derivation) pass: the ratio of
@@ -82,8 +83,6 @@ class TokenToWordRatio(Filter):
             return
         from tokenizers import Tokenizer
 
-        from curation.filters.derive_token_ratio import REPO, file_sha256
-
         src = self.thresholds_source
         meta: dict[str, Any] = {}
         if isinstance(src, Mapping):
@@ -101,8 +100,8 @@ class TokenToWordRatio(Filter):
                 path = DEFAULT_TOKENIZER
             else:
                 path = Path(recorded)
-                if not path.is_absolute():
-                    path = REPO / path
+                if not path.is_absolute():  # recorded beside the thresholds file (relative to where it was derived)
+                    path = Path(src).parent / path.name
         expected = (meta.get("tokenizer") or {}).get("sha256")
         if expected and not self.allow_tokenizer_mismatch:
             actual = file_sha256(path)
@@ -110,7 +109,7 @@ class TokenToWordRatio(Filter):
                 raise ValueError(
                     f"token-ratio thresholds {src} were derived with tokenizer sha256 {expected[:12]}..., "
                     f"not {path} ({actual[:12]}...): re-derive them with "
-                    f"`python -m curation.filters.derive_token_ratio --tokenizer {path} --out NEW.json`"
+                    f"`python -m corpusmill.tools.derive_token_ratio --tokenizer {path} --out NEW.json`"
                 )
         self._tokenizer = Tokenizer.from_file(str(path))
         self.tokenizer_path = path
@@ -121,17 +120,15 @@ class TokenToWordRatio(Filter):
 
     # -- filtering ------------------------------------------------------------------------------
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if not in_scope(doc, self.languages):
-            return True
         self.setup()
         st = get_stats(doc)
         n_words = len(st.words)
         n_tokens = len(self._tokenizer.encode(st.text, add_special_tokens=False).ids) if st.text else 0
         ratio = n_tokens / n_words if n_words else 0.0
-        s = signals(doc)
-        s["token_ratio.tokens_per_word"] = float(ratio)
-        s["token_ratio.tokens"] = float(n_tokens)
-        s["token_ratio.words"] = float(n_words)
+        s = self.signals(doc)
+        s["tokens_per_word"] = ratio
+        s["tokens"] = n_tokens
+        s["words"] = n_words
         if n_words < self.min_words:
             return True
         lang = normalize_language(doc.metadata.get("language")) or self.default_language
@@ -145,3 +142,7 @@ class TokenToWordRatio(Filter):
         if ratio > b[1]:
             return False, "token_ratio_high"
         return True
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -30,8 +30,7 @@ from typing import Any, Protocol
 
 from datatrove.data import Document
 
-from curation.document import signals
-from curation.stage import Filter
+from corpusmill.curation.stage import Filter
 
 _WS = re.compile(r"\s+")
 # words (keeping s&m, g-spot, don't together) and single symbols (emoji such as the middle finger)
@@ -95,7 +94,7 @@ class WordListScorer:
         if self._single is not None:
             return
         if self.path is None:
-            from curation.assets import wordlist_path
+            from corpusmill.curation.assets import wordlist_path
 
             path = wordlist_path("en")
         else:
@@ -221,7 +220,7 @@ class FastTextScorer:
     def setup(self) -> None:
         if self._model is not None:
             return
-        from curation.assets import localize
+        from corpusmill.curation.assets import localize
 
         self.model_path = str(localize(self.model_path))  # gs:// etc. -> a cached local copy
         if not Path(self.model_path).is_file():
@@ -241,7 +240,7 @@ class FastTextScorer:
             labels = [meta["positive_label"]] if meta.get("positive_label") else ["toxic", "positive"]
         self._positive = frozenset("__label__" + lab.removeprefix("__label__") for lab in labels)
 
-        from curation.filters.language import load_fasttext_model
+        from corpusmill.curation.filters.language import load_fasttext_model
 
         self._model = load_fasttext_model(self.model_path)
         known = set(self._model.get_labels())
@@ -339,6 +338,7 @@ class Toxicity(Filter):
     """
 
     name = "toxicity"
+    THRESHOLDS = {"score": [("max", "threshold")]}
 
     def __init__(
         self,
@@ -370,7 +370,7 @@ class Toxicity(Filter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         s = float(self.scorer.score(doc.text))
         doc.metadata["toxicity"] = s
-        signals(doc)["toxicity.score"] = s
+        self.signals(doc)["score"] = s
         if self.action == "drop" and s >= self.threshold:
             return False, "toxic"
         return True

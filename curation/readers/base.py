@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, ClassVar, Iterator
 
 from datatrove.data import Document
 
-from curation.document import ERRORED, EVENT, SHARD_END, new_document, reject
+from corpusmill.curation.document import ERRORED, EVENT, SHARD_END, new_document, reject
 
 log = logging.getLogger("corpusmill")
 
@@ -92,14 +92,4 @@ def register(cls: type[Reader]) -> type[Reader]:
     return cls
 
 
-def get_reader(name: str, **options: Any) -> Reader:
-    import curation.readers  # noqa: F401  (fills REGISTRY)
-
-    try:
-        cls = REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown reader {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
-    return cls(**options)
-
-
-__all__ = ["Record", "Reader", "register", "get_reader", "REGISTRY", "ERRORED"]
+__all__ = ["Record", "Reader", "register", "REGISTRY", "ERRORED"]

@@ -26,8 +26,8 @@ import logging
 import re
 from typing import BinaryIO, Iterator
 
-from curation.readers.base import Reader, Record, register
-from curation.readers.compression import CorruptInput, open_binary
+from corpusmill.curation.readers.base import Reader, Record, register
+from corpusmill.curation.readers.compression import CorruptInput, open_binary
 
 log = logging.getLogger("corpusmill")
 

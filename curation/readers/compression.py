@@ -12,7 +12,7 @@ else is read as is) and translate every decompression failure into :class:`Corru
 
 Both mean "nothing more can be read from here" for these single-stream formats: the reader yields one
 error record and ends the shard. (The WARC reader decompresses gzip member by member itself, so it can
-resynchronise after a corrupt member; see :mod:`curation.readers.gzip_members`.)
+resynchronise after a corrupt member; see :mod:`corpusmill.curation.readers.gzip_members`.)
 
 Python's ``gzip`` and ``bz2`` modules raise the right errors on their own (``EOFError`` for a cut
 file). ``zstandard``'s stream reader silently returns EOF on a cut frame, so zstd goes through a small

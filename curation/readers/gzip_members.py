@@ -10,7 +10,7 @@ CRC is verified, so a damaged member never yields garbage data *and* an error.
 Uncompressed input, and ``.bz2`` / ``.zst`` read as one stream, come through :func:`_plain_chunks`
 (corruption there ends the stream). :class:`_Stream` is the pull buffer the WARC parser reads from: it
 stops at a member boundary whose member begins a new record, so a record cannot run into the members
-that follow it (see :mod:`curation.readers.warc`).
+that follow it (see :mod:`corpusmill.curation.readers.warc`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from curation.readers.compression import READ_SIZE, CorruptInput
+from corpusmill.curation.readers.compression import READ_SIZE, CorruptInput
 
 log = logging.getLogger("corpusmill")
 

@@ -4,7 +4,7 @@ One non-blank line is one candidate record. The text comes from ``text_field`` (
 ``id_field`` (default ``id``) is kept as metadata ``original_id`` and ``url_field`` (default ``url``)
 as ``url``. Field names may be dotted paths into nested objects (``metadata.url`` for dolma files).
 Every other top-level field is kept in metadata under its own name, unless the name is one of
-corpusmill's reserved keys (:data:`curation.document.RESERVED_KEYS`), which are left out.
+corpusmill's reserved keys (:data:`corpusmill.curation.document.RESERVED_KEYS`), which are left out.
 
 Errors (one record each, reading goes on with the next line): ``bad_json_line`` (not JSON, or not a
 JSON object), ``undecodable`` (not UTF-8/16/32), ``missing_text_field``, ``bad_text_field`` (not a
@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 from typing import Any, BinaryIO, Iterator
 
-from curation.document import RESERVED_KEYS
-from curation.readers.base import Reader, Record, register
-from curation.readers.compression import CorruptInput, open_binary
+from corpusmill.curation.document import RESERVED_KEYS
+from corpusmill.curation.readers.base import Reader, Record, register
+from corpusmill.curation.readers.compression import CorruptInput, open_binary
 
 _OWN_KEYS = frozenset({"original_id", "source_kind", "source_file", "position"})
 

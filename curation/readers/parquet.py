@@ -20,8 +20,8 @@ import shutil
 import tempfile
 from typing import Any, BinaryIO, Iterator
 
-from curation.document import RESERVED_KEYS
-from curation.readers.base import Reader, Record, register
+from corpusmill.curation.document import RESERVED_KEYS
+from corpusmill.curation.readers.base import Reader, Record, register
 
 log = logging.getLogger("corpusmill")
 

@@ -7,12 +7,12 @@ Why our own parser rather than datatrove's ``WarcReader`` (warcio) or FastWARC:
   made it print zlib errors and then stop silently after 6 of 16 responses; a file cut inside the 6th
   response gave that record as if complete; a Content-Length 300 bytes too long went unnoticed.
   None of these raised, so none could be counted. We decompress member by member
-  (:mod:`curation.readers.gzip_members`): after a corrupt member we count ONE error record,
+  (:mod:`corpusmill.curation.readers.gzip_members`): after a corrupt member we count ONE error record,
   resynchronise at the next member that begins a WARC record, and lose no other record.
 * A record must end inside the gzip member it started in when the next member begins a new record, so
   a wrong ``Content-Length`` cannot swallow the following records (in an uncompressed ``.warc`` we
   look for the next ``WARC/1.`` header inside the over-long block instead).
-* We control charset decoding and HTML filtering (:mod:`curation.readers.http_payload`; a non-HTML
+* We control charset decoding and HTML filtering (:mod:`corpusmill.curation.readers.http_payload`; a non-HTML
   payload is counted as ``non_html_payload``, not silently skipped) and oversize records (skipped
   without being read into memory).
 
@@ -36,10 +36,10 @@ import logging
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from curation.readers.base import Reader, Record, register
-from curation.readers.compression import READ_SIZE, CorruptInput, compression_of, open_binary
-from curation.readers.gzip_members import GZIP_MAGIC, _GzipMembers, _MemberStart, _plain_chunks, _Stream
-from curation.readers.http_payload import HTML_TYPES, HttpResponse, decode_html, is_html, normalize_charset, parse_http  # noqa: F401  (re-exported)
+from corpusmill.curation.readers.base import Reader, Record, register
+from corpusmill.curation.readers.compression import READ_SIZE, CorruptInput, compression_of, open_binary
+from corpusmill.curation.readers.gzip_members import GZIP_MAGIC, _GzipMembers, _MemberStart, _plain_chunks, _Stream
+from corpusmill.curation.readers.http_payload import HTML_TYPES, HttpResponse, decode_html, is_html, normalize_charset, parse_http  # noqa: F401  (re-exported)
 
 log = logging.getLogger("corpusmill")
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 from urllib.parse import quote
 
-from curation.readers.base import Reader, Record, register
-from curation.readers.compression import CorruptInput, open_binary
-from curation.readers.wiki_templates import expand_templates
+from corpusmill.curation.readers.base import Reader, Record, register
+from corpusmill.curation.readers.compression import CorruptInput, open_binary
+from corpusmill.curation.readers.wiki_templates import expand_templates
 
 log = logging.getLogger("corpusmill")
 
@@ -120,7 +120,7 @@ def wikitext_to_text(
     Sections titled as in ``sections`` (references, external links, see also, ...) are dropped whole.
 
     Inline templates that carry prose (``convert``, ``lang``, ``flag``, ...) become their visible text
-    (:mod:`curation.readers.wiki_templates`); other templates, tables, references, comments,
+    (:mod:`corpusmill.curation.readers.wiki_templates`); other templates, tables, references, comments,
     files/images and category links, interlanguage links and magic words are removed; links keep
     their visible text; headings stay as lines of their own.
     """

