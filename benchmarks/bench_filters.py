@@ -37,7 +37,7 @@ from datatrove.pipeline.filters import (  # noqa: E402
 
 from corpusmill.curation.document import REASON, STAGE, STATUS  # noqa: E402
 from corpusmill.curation.filters import C4Quality, FineWebQuality, GopherQuality, GopherRepetition  # noqa: E402
-from corpusmill.tools.derive_token_ratio import benchmark_mix  # noqa: E402
+from corpusmill.tools.shared_corpus import benchmark_mix  # noqa: E402
 from corpusmill.curation.text.doc_stats import drop_stats  # noqa: E402
 from corpusmill.curation.text.english_words import english  # noqa: E402
 from corpusmill.curation.stage import apply_stage  # noqa: E402

@@ -9,7 +9,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import FineWebQualityFilter
 
 from corpusmill.curation.filters import C4Quality, FineWebQuality
-from corpusmill.tools.derive_token_ratio import load_webtext
+from corpusmill.tools.shared_corpus import load_webtext
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
 
 from corpusmill.curation.filters import GopherQuality, GopherRepetition
-from corpusmill.tools.derive_token_ratio import load_webtext
+from corpusmill.tools.shared_corpus import load_webtext
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from datatrove.data import Document
 
 from corpusmill.curation.document import signals
 from corpusmill.curation.filters import GopherQuality, StopWords
-from corpusmill.tools.derive_token_ratio import load_udhr, load_webtext
+from corpusmill.tools.shared_corpus import load_udhr, load_webtext
 from corpusmill.curation.filters.stop_words import package_stop_words
 
 # UDHR translation -> ISO 639-1 (the translations the package has a list for, every script it covers)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpusmill.curation.filters.c4 import CITATION_RE
-from corpusmill.tools.derive_token_ratio import load_books, load_udhr, load_webtext, load_wikipedia
+from corpusmill.tools.shared_corpus import load_books, load_udhr, load_webtext, load_wikipedia
 from corpusmill.curation.text.doc_stats import CACHE_KEY, get_stats
 from corpusmill.curation.text.english_words import english
 from corpusmill.curation.text.ngrams import SubstringHasher, duplicated_ngram_chars, duplicated_ngram_chars_hashed, find_duplicates, top_ngram_chars, top_ngram_chars_hashed

@@ -11,7 +11,8 @@ from datatrove.data import Document
 
 from corpusmill.curation.document import signals
 from corpusmill.curation.filters import TokenToWordRatio
-from corpusmill.tools.derive_token_ratio import derive, file_sha256, load_books, load_udhr
+from corpusmill.tools.derive_token_ratio import derive, file_sha256
+from corpusmill.tools.shared_corpus import load_books, load_udhr
 from corpusmill.curation.filters.token_ratio import DEFAULT_THRESHOLDS, DEFAULT_TOKENIZER
 
 
