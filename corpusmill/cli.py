@@ -16,8 +16,11 @@ import sys
 COMMAND_MODULES = [
     "corpusmill.pipelines.curate_cli",  # curate, demo
     "corpusmill.tools.cli",  # assets, train-classifier
+    "corpusmill.tools.export_dataset",  # export-dataset
+    "corpusmill.pipelines.demo",  # examples
     "corpusmill.tokenizer.cli",  # train-tokenizer, tokenizer-report, pack
     "corpusmill.trainer.cli",  # train, sample
+    "corpusmill.trainer.export",  # export
     "corpusmill.stats.cli",  # stats, report
 ]
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpusmill.cli import main
+from corpusmill.curation.rows import signals_dict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,10 +96,10 @@ def expected(run_dir):
     file_reasons = Counter((r["status"], r["stage"], r["reason"]) for r in drp)
     signals: dict[str, list[tuple[str, float]]] = {}
     for r in cur:
-        for k, v in r["signals"] or []:
+        for k, v in signals_dict(r["signals"]).items():
             signals.setdefault(k, []).append(("kept", v))
     for r in drp:
-        for k, v in r["signals"] or []:
+        for k, v in signals_dict(r["signals"]).items():
             signals.setdefault(k, []).append(("dropped", v))
     docs = cur + drp
     return {
