@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    from corpusmill.pipelines import progress
+
+    progress.VERBOSE = bool(args.verbose)  # quiet engines/workers during runs unless -v
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
