@@ -112,8 +112,9 @@ def test_export_dataset_hub_layout_from_new_and_old_runs(run_dir, v1_run, tmp_pa
         man = pa.concat_tables(pq.read_table(p) for p in (run / "manifest").glob("*.parquet"))
         read, kept = sum(man.column("read").to_pylist()), sum(man.column("kept").to_pylist())
         assert f"{read:,} documents read, {kept:,} kept" in card and "## Recipe" in card and '"name": "default"' in card
-        cur = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "c"))
-        drp = datasets.load_dataset(str(out), "dropped", split="train", cache_dir=str(tmp_path / "c"))
+        # a cache per export: datasets keys a local folder's cache by its name, not by its files
+        cur = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / f"c-{tag}"))
+        drp = datasets.load_dataset(str(out), "dropped", split="train", cache_dir=str(tmp_path / f"c-{tag}"))
         assert cur.num_rows == kept and cur.num_rows + drp.num_rows == read
         rows[tag] = sorted((r["id"], json.dumps(r["signals"])) for r in cur.select_columns(["id", "signals"]))
     assert rows["new"] == rows["old"]
