@@ -38,6 +38,8 @@ def recipe_path() -> Path:
 
 
 def build_run(tmp_path_factory, shared_data: Path) -> Path:
+    if os.environ.get("CORPUSMILL_STATS_TEST_RUN"):  # a run built earlier by this helper (to iterate on tests)
+        return Path(os.environ["CORPUSMILL_STATS_TEST_RUN"])
     run = tmp_path_factory.getbasetemp() / "stats-run"
     ready = run / ".stats-test-ready"
     if ready.exists():
