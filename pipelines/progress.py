@@ -192,7 +192,8 @@ class _Viewer(threading.Thread):
         from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 
         with RichProgress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                          TimeElapsedColumn(), console=Console(file=self.stream), transient=False) as bar:
+                          TimeElapsedColumn(), console=Console(file=self.stream), transient=False,
+                          redirect_stdout=False, redirect_stderr=False) as bar:  # other output: the log file
             task = bar.add_task("curate", total=self.state.total_shards, info="")
             while True:
                 s = self.state.snapshot()
