@@ -100,3 +100,13 @@ def test_demo_from_a_wheel_outside_the_repository(wheel, tmp_path, shared_data):
     for p in ("run.json", "report.html", "tokenizer/tokenizer.json", "shards/manifest.json", "model/ckpt.pt"):
         assert (out / p).exists(), p
     assert "accounting" in demo.stdout and "report:" in demo.stdout
+
+
+def test_train_commands_without_torch_name_the_extra(monkeypatch, capsys, tmp_path):
+    from corpusmill.cli import main
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as in an install without the train extra
+    for argv in (["train", "tiny"], ["sample", "--checkpoint", "x", "--tokenizer", "y"], ["export", "x", str(tmp_path / "o")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "corpusmill[train]" in err[0], err

@@ -146,6 +146,10 @@ def export_model(checkpoint: str | os.PathLike, out: str | os.PathLike, tokenize
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from corpusmill.trainer.cli import needs_torch
+
+    if needs_torch("export"):
+        return 2
     try:
         r = export_model(args.checkpoint, args.out, args.tokenizer)
     except ExportError as e:
