@@ -261,7 +261,7 @@ def plot_signals(con: duckdb.DuckDBPyConnection, run: Run, th: Thresholds) -> li
             continue
         cols = 3
         nrows = math.ceil(len(sigs) / cols)
-        fig, axes = plt.subplots(nrows, cols, figsize=(12, 2.6 * nrows + 0.5), squeeze=False)
+        fig, axes = plt.subplots(nrows, cols, figsize=(12, 2.6 * nrows + 0.7), squeeze=False)
         for ax in axes.flat[len(sigs):]:
             ax.set_visible(False)
         for ax, sig in zip(axes.flat, sigs):
@@ -290,10 +290,17 @@ def plot_signals(con: duckdb.DuckDBPyConnection, run: Run, th: Thresholds) -> li
                 x = math.log10(max(t.value, 0) + 1) if r["log"] else t.value
                 k = scopes.index(t.scope) if t.scope in scopes else 0
                 ax.axvline(x, color=LINE_COLORS[k % len(LINE_COLORS)], linestyle="--", linewidth=1.2)
+                if scopes:  # one "lang: min - max" key per language below, not a label per line
+                    continue
                 right = (x - r["lo"]) > 0.8 * (r["hi"] - r["lo"])  # label left of a line near the right edge
                 ax.annotate(t.label(), (x, 1), xycoords=("data", "axes fraction"), xytext=(-3 if right else 3, -2 - 9 * k),
                             textcoords="offset points", va="top", ha="right" if right else "left", fontsize=7.5,
                             color=LINE_COLORS[k % len(LINE_COLORS)])
+            for k, scope in enumerate(scopes):
+                b = sorted(t.value for t in r["shown"] if t.scope == scope)
+                ax.annotate(f"{scope}: {b[0]:.3g} – {b[-1]:.3g}" if len(b) > 1 else f"{scope}: {b[0]:.3g}", (1, 1),
+                            xycoords="axes fraction", xytext=(-3, -2 - 10 * k), textcoords="offset points", va="top",
+                            ha="right", fontsize=7.5, color=LINE_COLORS[k % len(LINE_COLORS)])
             notes = []
             if r["log"]:
                 ticks = [v for v in (0, 1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7) if r["lo"] <= math.log10(v + 1) <= r["hi"]]
@@ -315,9 +322,9 @@ def plot_signals(con: duckdb.DuckDBPyConnection, run: Run, th: Thresholds) -> li
             ax.tick_params(labelsize=7.5)
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper right", ncol=3, fontsize=8, frameon=False)
-        h = 2.6 * nrows + 0.5
+        h = 2.6 * nrows + 0.7
         # fixed spacing: tight_layout would cost a full text layout pass per figure
-        fig.subplots_adjust(left=0.05, right=0.98, top=1 - 0.6 / h, bottom=0.35 / h, hspace=0.55, wspace=0.18)
+        fig.subplots_adjust(left=0.05, right=0.98, top=1 - 0.6 / h, bottom=0.6 / h, hspace=0.75, wspace=0.18)
         out.append((stage, _png(fig, tight=False)))
     return out
 
