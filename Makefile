@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned, so the range in pyproject resolves to it (no multi-GB CUDA download where a CPU wheel is at hand)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,ray,dataflow,toxicity]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[train,dev,ray,dataflow,toxicity]"
 	$(BIN)/corpusmill assets
 	@touch $(STAMP)
 

@@ -16,8 +16,11 @@ import sys
 COMMAND_MODULES = [
     "corpusmill.pipelines.curate_cli",  # curate, demo
     "corpusmill.tools.cli",  # assets, train-classifier
+    "corpusmill.tools.export_dataset",  # export-dataset
+    "corpusmill.pipelines.demo",  # examples
     "corpusmill.tokenizer.cli",  # train-tokenizer, tokenizer-report, pack
     "corpusmill.trainer.cli",  # train, sample
+    "corpusmill.trainer.export",  # export
     "corpusmill.stats.cli",  # stats, report
 ]
 
@@ -52,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    from corpusmill.pipelines import progress
+
+    progress.VERBOSE = bool(args.verbose)  # quiet engines/workers during runs unless -v
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -11,7 +11,8 @@ from datatrove.data import Document
 from corpusmill.curation.document import ERROR, REASON, RESERVED_KEYS, STAGE, STATUS, SIGNALS
 
 
-def _clean_signals(s: dict | None) -> list[tuple[str, float]] | None:
+def _clean_signals(s: dict | None) -> list[dict[str, Any]] | None:
+    """Signals as ``schemas.SIGNALS_TYPE`` entries, sorted by key (non-finite values -> null)."""
     if not s:
         return None
     out = []
@@ -21,7 +22,16 @@ def _clean_signals(s: dict | None) -> list[tuple[str, float]] | None:
         except (TypeError, ValueError):
             continue
         out.append((str(k), f if math.isfinite(f) else None))
-    return sorted(out)
+    return [{"key": k, "value": v} for k, v in sorted(out)]
+
+
+def signals_dict(value: Any) -> dict[str, Any]:
+    """A stored ``signals`` cell as a dict: schema 2.x entries (dicts) or a 1.x map ((key, value) pairs)."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    return {e["key"]: e["value"] for e in value} if isinstance(value[0], dict) else dict(value)
 
 
 def _extra_metadata(md: dict[str, Any]) -> str | None:
@@ -99,7 +109,7 @@ def row_to_document(row: dict[str, Any]) -> Document:
         if row.get(k) is not None:
             md[k] = row[k]
     if row.get("signals"):
-        md[SIGNALS] = dict(row["signals"])
+        md[SIGNALS] = signals_dict(row["signals"])
     if row.get("status"):
         md[STATUS] = row["status"]
         md[STAGE] = row["stage"]

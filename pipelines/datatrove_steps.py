@@ -66,7 +66,8 @@ class ShardReaderStep(PipelineStep):
         if len(todo) < len(mine):
             log.info("task %d: %d of its %d shards already done (manifest present), skipping them", rank, len(mine) - len(todo), len(mine))
         sizes = [s.size for s in todo]
-        progress = Progress(f"task {rank}", sum(sizes) if all(x is not None for x in sizes) else None, len(todo))
+        progress = Progress(f"task {rank}", sum(sizes) if all(x is not None for x in sizes) else None, len(todo),
+                            heartbeat_dir=f"{self.output_dir}/logs/progress")
         for shard in todo:
             for doc in read_shard(shard, progress):
                 if is_alive(doc):

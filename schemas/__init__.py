@@ -12,6 +12,7 @@ from corpusmill.schemas.documents import (
     DROPPED_SCHEMA,
     DROPPED_VERSION,
     SIGNALS_TYPE,
+    SIGNALS_TYPE_V1,
 )
 from corpusmill.schemas.manifest import MANIFEST_SCHEMA, MANIFEST_VERSION
 from corpusmill.schemas.meta import schema_metadata, read_schema_metadata
@@ -22,6 +23,7 @@ __all__ = [
     "DROPPED_SCHEMA",
     "DROPPED_VERSION",
     "SIGNALS_TYPE",
+    "SIGNALS_TYPE_V1",
     "MANIFEST_SCHEMA",
     "MANIFEST_VERSION",
     "schema_metadata",

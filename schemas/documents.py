@@ -7,9 +7,11 @@ Curated (``curated/*.parquet``), one row per kept document:
 - ``text``, ``source_kind`` (web, wet, wikipedia, book, jsonl, parquet ...), ``url``, ``title``,
   ``source_file``, ``position`` (ordinal of the record in its shard, counting every candidate record).
 - ``language`` / ``language_score``: top fastText label and its probability (null before language ID).
-- ``signals``: a map name -> float of every quality signal a stage computed (kept docs too, so
-  distributions can be studied later). A map rather than a struct keeps the schema stable when a
-  recipe adds or removes filters; DuckDB reads it as ``signals['gopher_mean_word_length']``.
+- ``signals``: every quality signal a stage computed (kept docs too, so distributions can be studied
+  later) as a list of ``{key: "<stage>.<signal>", value: float}`` sorted by key: the physical layout
+  of an Arrow map, but a type every loader reads (HF ``datasets`` has no map type). One type for all
+  recipes, so every file of every run concatenates; ``corpusmill stats`` views turn it back into a
+  DuckDB ``MAP`` (``signals['gopher_quality.mean_word_length']``). Version 1.x files stored a map.
 - ``toxicity``: score in [0, 1] (null when no toxicity stage ran).
 - ``dedup_cluster`` / ``dedup_cluster_size``: near-duplicate cluster id (the survivor's id) and size
   (null / 1 when the doc is in no cluster).
@@ -27,10 +29,12 @@ import pyarrow as pa
 
 from corpusmill.schemas.meta import schema_metadata
 
-CURATED_VERSION = "1.0"
-DROPPED_VERSION = "1.0"
+CURATED_VERSION = "2.0"
+DROPPED_VERSION = "2.0"
 
-SIGNALS_TYPE = pa.map_(pa.string(), pa.float64())
+SIGNALS_TYPE = pa.list_(pa.struct([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.float64())]))
+#: what version 1.x files stored (still read by ``corpusmill stats`` / ``report`` and the dedup phases)
+SIGNALS_TYPE_V1 = pa.map_(pa.string(), pa.float64())
 
 _common = [
     pa.field("id", pa.string(), nullable=False),

@@ -38,7 +38,20 @@ def add_subcommands(subparsers) -> None:
     s.set_defaults(func=_sample)
 
 
+def needs_torch(command: str) -> bool:
+    """True (after one line on stderr) when torch is missing: it comes with the ``train`` extra."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        return False
+    print(f"corpusmill {command}: needs torch, which corpusmill installs only with the train extra: "
+          "pip install 'corpusmill[train]'", file=sys.stderr)
+    return True
+
+
 def _train(args) -> int:
+    if needs_torch("train"):
+        return 2
     from corpusmill.trainer.train import train
 
     overrides = list(args.overrides)
@@ -54,6 +67,8 @@ def _train(args) -> int:
 
 
 def _sample(args) -> int:
+    if needs_torch("sample"):
+        return 2
     import time
 
     import torch

@@ -102,7 +102,7 @@ def add_subcommands(subparsers) -> None:
             "Register a run's Parquet (curated, dropped, manifest), packed-shard manifest and tokenizer report as "
             "DuckDB views and print the key tables, or run --sql over them. Views: curated, dropped, manifest, "
             "documents, drops, drops_by_shard, signals_long, dedup_clusters, shards, shard_documents, "
-            "tokenizer_compression (see docs/stats.md)."
+            "tokenizer_compression (--views lists their columns; docs/stats.md in the source repository has example queries)."
         ),
     )
     p.add_argument("run_dir", help="a curation run directory (RUN/curated, RUN/dropped, RUN/manifest)")

@@ -19,6 +19,7 @@ from corpusmill.stats.views import READ_STAGE, Run, has_view
 FuncFormatter = MaxNLocator = Patch = None  # matplotlib classes, imported by _plt()
 OUTCOME_COLORS = {"kept": "#2a9d8f", "dropped_here": "#e76f51", "dropped_later": "#b8b8b8"}
 OUTCOME_LABELS = {"kept": "kept", "dropped_here": "dropped by this stage", "dropped_later": "dropped by a later stage"}
+LINE_COLORS = ("#1d3557", "#e76f51", "#2a9d8f", "#8d5a97")
 SIGNAL_BINS = 40
 MAX_LANGUAGES = 20
 
@@ -260,7 +261,7 @@ def plot_signals(con: duckdb.DuckDBPyConnection, run: Run, th: Thresholds) -> li
             continue
         cols = 3
         nrows = math.ceil(len(sigs) / cols)
-        fig, axes = plt.subplots(nrows, cols, figsize=(12, 2.6 * nrows + 0.5), squeeze=False)
+        fig, axes = plt.subplots(nrows, cols, figsize=(12, 2.6 * nrows + 0.7), squeeze=False)
         for ax in axes.flat[len(sigs):]:
             ax.set_visible(False)
         for ax, sig in zip(axes.flat, sigs):
@@ -284,20 +285,29 @@ def plot_signals(con: duckdb.DuckDBPyConnection, run: Run, th: Thresholds) -> li
                 ax.set_ylim(0, max(bottom) * 2)
             else:
                 ax.set_ylim(0, max(bottom) * 1.15 or 1)
+            scopes = sorted({t.scope for t in r["shown"] if t.scope and len(t.scope) <= 8})  # per-language bounds
             for t in r["shown"]:
                 x = math.log10(max(t.value, 0) + 1) if r["log"] else t.value
-                ax.axvline(x, color="#1d3557", linestyle="--", linewidth=1.2)
+                k = scopes.index(t.scope) if t.scope in scopes else 0
+                ax.axvline(x, color=LINE_COLORS[k % len(LINE_COLORS)], linestyle="--", linewidth=1.2)
+                if scopes:  # one "lang: min - max" key per language below, not a label per line
+                    continue
                 right = (x - r["lo"]) > 0.8 * (r["hi"] - r["lo"])  # label left of a line near the right edge
-                ax.annotate(t.label(), (x, 1), xycoords=("data", "axes fraction"), xytext=(-3 if right else 3, -2),
+                ax.annotate(t.label(), (x, 1), xycoords=("data", "axes fraction"), xytext=(-3 if right else 3, -2 - 9 * k),
                             textcoords="offset points", va="top", ha="right" if right else "left", fontsize=7.5,
-                            color="#1d3557")
+                            color=LINE_COLORS[k % len(LINE_COLORS)])
+            for k, scope in enumerate(scopes):
+                b = sorted(t.value for t in r["shown"] if t.scope == scope)
+                ax.annotate(f"{scope}: {b[0]:.3g} – {b[-1]:.3g}" if len(b) > 1 else f"{scope}: {b[0]:.3g}", (1, 1),
+                            xycoords="axes fraction", xytext=(-3, -2 - 10 * k), textcoords="offset points", va="top",
+                            ha="right", fontsize=7.5, color=LINE_COLORS[k % len(LINE_COLORS)])
             notes = []
             if r["log"]:
                 ticks = [v for v in (0, 1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7) if r["lo"] <= math.log10(v + 1) <= r["hi"]]
                 ax.set_xticks([math.log10(v + 1) for v in ticks], [_fmt_n(v) for v in ticks])
-                notes.append("log x")
-            if spiky:
-                notes.append("symlog y")
+            ax.set_ylabel("documents" + (" (symlog scale)" if spiky else ""), fontsize=7.5)
+            if scopes:
+                notes.append(f"per-language bounds, {len(scopes)} most frequent languages")
             if r["clipped"]:
                 notes.append("tails in end bins")
             if r["outside"]:
@@ -306,15 +316,15 @@ def plot_signals(con: duckdb.DuckDBPyConnection, run: Run, th: Thresholds) -> li
                 note = th.note(sig) or "no threshold"
                 notes.append(note if len(note) < 48 else "no threshold")
             ax.set_title(sig.split(".", 1)[1], fontsize=9)
-            if notes:
-                # under the axis, where no bar or threshold line can hide it
-                ax.set_xlabel(" · ".join(notes), fontsize=7, color="#555555", labelpad=2)
+            # the quantity on the axis; notes under it, where no bar or threshold line can hide them
+            quantity = sig.split(".", 1)[1] + (" (log scale)" if r["log"] else "")
+            ax.set_xlabel(quantity + ("\n" + " · ".join(notes) if notes else ""), fontsize=7, color="#333333", labelpad=2)
             ax.tick_params(labelsize=7.5)
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper right", ncol=3, fontsize=8, frameon=False)
-        h = 2.6 * nrows + 0.5
+        h = 2.6 * nrows + 0.7
         # fixed spacing: tight_layout would cost a full text layout pass per figure
-        fig.subplots_adjust(left=0.05, right=0.98, top=1 - 0.6 / h, bottom=0.35 / h, hspace=0.55, wspace=0.18)
+        fig.subplots_adjust(left=0.05, right=0.98, top=1 - 0.6 / h, bottom=0.6 / h, hspace=0.75, wspace=0.18)
         out.append((stage, _png(fig, tight=False)))
     return out
 

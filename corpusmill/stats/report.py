@@ -92,7 +92,7 @@ def build_report(run: Run, con: duckdb.DuckDBPyConnection) -> str:
     t0 = time.time()
     secs = {s.name: s for s in all_sections(con, run)}
     stages = [r[0] for r in con.execute("SELECT DISTINCT signal_stage FROM signals_long").fetchall()]
-    th = signal_thresholds(run, stages)
+    th = signal_thresholds(run, stages, con)
     engines = [r[0] for r in con.execute("SELECT DISTINCT engine FROM manifest WHERE engine IS NOT NULL ORDER BY 1").fetchall()]
     hashes = [r[0] for r in con.execute("SELECT DISTINCT recipe_hash FROM manifest WHERE recipe_hash IS NOT NULL ORDER BY 1").fetchall()]
     tot = dict(secs["overview"].rows)

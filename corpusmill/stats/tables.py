@@ -185,7 +185,7 @@ def tokenizer_compression(con: duckdb.DuckDBPyConnection) -> Section | None:
 
 def all_sections(con: duckdb.DuckDBPyConnection, run: Run) -> list[Section]:
     stages = [r[0] for r in con.execute("SELECT DISTINCT signal_stage FROM signals_long").fetchall()]
-    th = signal_thresholds(run, stages)
+    th = signal_thresholds(run, stages, con)
     out = [overview(con), by_source(con), by_language(con), funnel(con, run), drops(con, run),
            signal_quantiles(con, run, th), dedup_cluster_sizes(con), toxicity_histogram(con)]
     out += [s for s in (shard_tokens(con), tokenizer_compression(con)) if s is not None]

@@ -40,8 +40,11 @@ class Threshold:
         return f"{self.kind} {self.value:g}" + (f" ({self.scope})" if self.scope else "")
 
 
+#: per-language bounds (a stage with ``bounds(language)``) are drawn for this many of the run's languages
+BOUND_LANGUAGES = 3
+
 _NOTES = {
-    "token_ratio.tokens_per_word": "per-language bounds (token_ratio thresholds file): no single line",
+    "token_ratio.tokens_per_word": "per-language bounds (token_ratio thresholds file): no language of the run has one",
     "language_id.score": "min_score_by_language overrides, if any, are not drawn",
 }
 
@@ -65,10 +68,39 @@ class Thresholds:
         return self.notes.get(signal.split(".", 1)[0]) or "no threshold: informational signal (or the rule is off)"
 
 
-def signal_thresholds(run: Run, signal_stages: list[str] | None = None) -> Thresholds:
+def _top_languages(con, stage: str) -> list[str]:
+    """The run's most frequent languages among documents that have a signal of ``stage``."""
+    if con is None:
+        return []
+    rows = con.execute("""SELECT language, count(DISTINCT id) AS n FROM signals_long
+                          WHERE signal_stage = ? AND language IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?""",
+                       [stage, BOUND_LANGUAGES]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _language_bounds(st, stage_name: str, con, th: Thresholds) -> None:
+    """Stages with one (low, high) pair per language (token_ratio): lines for the run's top languages,
+    each labelled with its language (the histogram mixes languages; the bounds do not)."""
+    try:
+        langs = [(lang, st.bounds(lang)) for lang in _top_languages(con, stage_name)]
+    except Exception as e:  # thresholds file or tokenizer not readable here
+        th.notes[stage_name] = f"thresholds unknown: {type(e).__name__}: {e}"
+        return
+    for sig in getattr(st, "BOUNDED_SIGNALS", ("tokens_per_word",)):
+        lines = []
+        for lang, b in langs:
+            if b is not None:
+                lines += [Threshold("min", b[0], f"thresholds[{lang}].low", scope=lang),
+                          Threshold("max", b[1], f"thresholds[{lang}].high", scope=lang)]
+        if lines:
+            th.lines[f"{stage_name}.{sig}"] = lines
+
+
+def signal_thresholds(run: Run, signal_stages: list[str] | None = None, con=None) -> Thresholds:
     """The cut-offs each filter applies to its signals, read from the stage objects built with the
     recipe's parameters (``corpusmill.curation.registry.build_stage``). Without recipe.json the stages named by
-    ``signal_stages`` are built with their defaults (and the result says so)."""
+    ``signal_stages`` are built with their defaults (and the result says so). With ``con`` (the run's
+    views), per-language bounds are given for the run's most frequent languages."""
     from corpusmill.curation.registry import STAGES, build_stage
 
     specs = run.recipe_stages
@@ -86,6 +118,8 @@ def signal_thresholds(run: Run, signal_stages: list[str] | None = None) -> Thres
         thresholds = getattr(st, "thresholds", None)
         for sig, lines in (thresholds() if thresholds else {}).items():
             th.lines[f"{stage_name}.{sig}"] = [Threshold(kind, value, param) for kind, value, param in lines]
+        if callable(getattr(st, "bounds", None)):
+            _language_bounds(st, stage_name, con, th)
         if params.get("per_language") is not None:  # the stage's own values; listed languages have theirs
             scope = "stage value; per-language values for the languages in per_language"
             if isinstance(params["per_language"], str):

@@ -200,6 +200,16 @@ _DERIVED_SQL = {
 }
 
 
+def _signals_as_map(con: duckdb.DuckDBPyConnection, src: str) -> str:
+    """``src`` with a schema-2.x ``signals`` column (a list of key/value structs) turned into the
+    ``MAP(VARCHAR, DOUBLE)`` that schema 1.x stored, so queries read ``signals['stage.x']`` either way."""
+    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {src})").fetchall())
+    t = types.get("signals", "")
+    if t.startswith("STRUCT") and t.endswith("[]"):
+        return f"SELECT * REPLACE (map_from_entries(signals) AS signals) FROM ({src})"
+    return src
+
+
 def create_views(con: duckdb.DuckDBPyConnection, run: Run) -> list[str]:
     """(Re)create every view of ``run`` in ``con``; return the names created."""
     made = []
@@ -209,6 +219,7 @@ def create_views(con: duckdb.DuckDBPyConnection, run: Run) -> list[str]:
             src = f"SELECT * FROM read_parquet({_sql_str(pattern)}, union_by_name = true, hive_partitioning = false)"
         else:  # e.g. a run that kept nothing: an empty view with the right columns
             src = _empty_select(con, _SCHEMAS[name])
+        src = _signals_as_map(con, src)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {src}")
         made.append(name)
     for name, sql in _DERIVED_SQL.items():

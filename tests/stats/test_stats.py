@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpusmill.cli import main
+from corpusmill.curation.rows import signals_dict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,8 @@ def recipe_path() -> Path:
 
 
 def build_run(tmp_path_factory, shared_data: Path) -> Path:
+    if os.environ.get("CORPUSMILL_STATS_TEST_RUN"):  # a run built earlier by this helper (to iterate on tests)
+        return Path(os.environ["CORPUSMILL_STATS_TEST_RUN"])
     run = tmp_path_factory.getbasetemp() / "stats-run"
     ready = run / ".stats-test-ready"
     if ready.exists():
@@ -95,10 +98,10 @@ def expected(run_dir):
     file_reasons = Counter((r["status"], r["stage"], r["reason"]) for r in drp)
     signals: dict[str, list[tuple[str, float]]] = {}
     for r in cur:
-        for k, v in r["signals"] or []:
+        for k, v in signals_dict(r["signals"]).items():
             signals.setdefault(k, []).append(("kept", v))
     for r in drp:
-        for k, v in r["signals"] or []:
+        for k, v in signals_dict(r["signals"]).items():
             signals.setdefault(k, []).append(("dropped", v))
     docs = cur + drp
     return {
