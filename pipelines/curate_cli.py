@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 
@@ -42,12 +43,20 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
     overrides = dict(
         data_root=args.data_root, output_dir=args.output, executor=args.executor, tasks=args.tasks, workers=args.workers
     )
+    _short_disk_full_logs()
     try:
         recipe = load_recipe(args.recipe, overrides)
         summary = run_recipe(recipe, engine=args.engine, overwrite=args.overwrite,
                              beam_args=getattr(args, "extra_args", None), slurm_dry_run=args.slurm_dry_run)
     except (RecipeError, AccountingError) as e:
         print(f"corpusmill curate: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        out = args.output or (recipe.output_dir if "recipe" in locals() else "the output directory")
+        print(f"corpusmill curate: error: disk full ({e.strerror}) while writing {e.filename or out}; free space "
+              f"under {out} and rerun the same command (finished shards are kept)", file=sys.stderr)
         return 2
     if "totals" in summary:
         print_summary(summary["output_dir"], summary["totals"])
@@ -59,6 +68,21 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
         for s in summary.get("launch_scripts") or []:
             print(f"slurm launch script: {s}")
     return 0
+
+
+def _short_disk_full_logs() -> None:
+    """A full disk is logged by datatrove's tasks as one line, not a traceback (the command says what to do)."""
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - datatrove depends on loguru
+        return
+
+    def patch(record) -> None:
+        exc = record["exception"]
+        if exc is not None and isinstance(exc.value, OSError) and exc.value.errno in (errno.ENOSPC, errno.EDQUOT):
+            record["exception"] = None
+
+    logger.configure(patcher=patch)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
