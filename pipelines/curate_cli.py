@@ -46,6 +46,7 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
     _short_disk_full_logs()
     try:
         recipe = load_recipe(args.recipe, overrides)
+        check_inputs(recipe)
         summary = run_recipe(recipe, engine=args.engine, overwrite=args.overwrite,
                              beam_args=getattr(args, "extra_args", None), slurm_dry_run=args.slurm_dry_run)
     except (RecipeError, AccountingError) as e:
@@ -70,6 +71,25 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
     return 0
 
 
+def check_inputs(recipe) -> None:
+    """Before work starts: every input pattern matches a file, and no compressed file has a plain name."""
+    from corpusmill.pipelines.inputs import list_shards
+    from corpusmill.pipelines.recipe import RecipeError
+    from corpusmill.preflight import compressed_but_named_plain, compressed_suffix
+
+    try:
+        shards = list_shards(recipe)
+    except OSError as e:  # an object store that cannot be listed
+        raise RecipeError(f"inputs: {' '.join(str(e).split())}") from None
+    for sh in shards:
+        if "://" in sh.path:
+            continue
+        kind = compressed_but_named_plain(sh.path)
+        if kind:
+            raise RecipeError(f"input {sh.path} looks {kind}-compressed but its name says plain text; rename it to "
+                              f"{sh.path}{compressed_suffix(kind)} (its lines would all be undecodable)")
+
+
 def _short_disk_full_logs() -> None:
     """A full disk is logged by datatrove's tasks as one line, not a traceback (the command says what to do)."""
     try:
@@ -87,5 +107,11 @@ def _short_disk_full_logs() -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from corpusmill.pipelines.demo import run_demo
+    from corpusmill.preflight import need_dir, need_file
+
+    if args.input:
+        need_dir(args.input, "--input", "give a directory of raw shards (warc/, wikipedia/, books/, webtext/)")
+    if args.recipe:
+        need_file(args.recipe, "--recipe")
 
     return run_demo(args)
