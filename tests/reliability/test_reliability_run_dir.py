@@ -86,6 +86,7 @@ def test_a_foreign_recipe_json_does_not_make_a_directory_a_run(tmp_path):
     assert tree(d) == before
 
 
+@pytest.mark.slow
 def test_overwrite_removes_only_what_the_run_wrote(tmp_path):
     run = tmp_path / "run"
     recipe = write_recipe(tmp_path, run)
@@ -164,6 +165,7 @@ def test_an_empty_recipe_json_in_a_directory_with_foreign_files_is_refused(tmp_p
     assert tree(d) == {"recipe.json": b"", "data.csv": b"a,b\n"}
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_locked_directory_is_refused_naming_the_holder(tmp_path):
     run = tmp_path / "run"
     recipe = write_recipe(tmp_path, run)
@@ -213,6 +215,7 @@ def test_disk_full_before_the_marker_is_written_leaves_no_broken_recipe_json(tmp
         assert res.returncode == 0, res.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_disk_full_mid_run_is_one_clear_message_and_the_rerun_finishes(tmp_path):
     with small_disk(tmp_path / "disk", "600k") as disk:
         run = disk / "run"
