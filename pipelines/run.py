@@ -18,6 +18,16 @@ def run_recipe(
     slurm_dry_run: bool | None = None,
 ) -> dict[str, Any]:
     """Curate with ``recipe`` and return the run summary (what ``RUN/run.json`` holds)."""
+    from corpusmill.pipelines.run_dir import release_output_dir
+
+    try:
+        return _run(recipe, engine, overwrite, beam_args, slurm_dry_run)
+    finally:  # the engines lock the run directory (pipelines/run_dir.py)
+        release_output_dir(recipe.output_dir)
+
+
+def _run(recipe: Recipe, engine: str, overwrite: bool, beam_args: list[str] | None,
+         slurm_dry_run: bool | None) -> dict[str, Any]:
     if engine == "beam":
         from corpusmill.pipelines.beam_engine import run_recipe_beam
 

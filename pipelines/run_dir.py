@@ -95,6 +95,19 @@ def _lock(fs, d: str, output_dir: str) -> None:
                                             "started_at": _now()})
 
 
+def release_output_dir(output_dir: str) -> None:
+    """Give up this process's lock on ``output_dir`` (a run in a long-lived process, e.g. a notebook)."""
+    fs, d = fsspec.core.url_to_fs(output_dir)
+    lock = _HELD.pop(os.path.realpath(d.rstrip("/") or "/"), None) if isinstance(
+        fs, fsspec.implementations.local.LocalFileSystem) else None
+    if lock is not None:
+        try:
+            os.unlink(os.path.join(d, LOCK_INFO))
+        except OSError:
+            pass
+        lock.release()
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
