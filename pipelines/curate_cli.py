@@ -50,7 +50,7 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
         summary = run_recipe(recipe, engine=args.engine, overwrite=args.overwrite,
                              beam_args=getattr(args, "extra_args", None), slurm_dry_run=args.slurm_dry_run)
     except (RecipeError, AccountingError) as e:
-        print(f"corpusmill curate: error: {e}", file=sys.stderr)
+        print(f"corpusmill curate: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
@@ -72,7 +72,8 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
 
 
 def check_inputs(recipe) -> None:
-    """Before work starts: every input pattern matches a file, and no compressed file has a plain name."""
+    """Before work starts: every input pattern matches a file, no compressed file has a plain name, and
+    the language-ID model a stage needs is there (fetched once here, not by every worker)."""
     from corpusmill.pipelines.inputs import list_shards
     from corpusmill.pipelines.recipe import RecipeError
     from corpusmill.preflight import compressed_but_named_plain, compressed_suffix
@@ -88,6 +89,14 @@ def check_inputs(recipe) -> None:
         if kind:
             raise RecipeError(f"input {sh.path} looks {kind}-compressed but its name says plain text; rename it to "
                               f"{sh.path}{compressed_suffix(kind)} (its lines would all be undecodable)")
+    for i, spec in enumerate(recipe.stages):
+        if spec.stage == "language_id" and "://" not in str(spec.params.get("model_path") or ""):
+            from corpusmill.curation.assets import AssetError, ensure_lid_model
+
+            try:
+                ensure_lid_model(spec.params.get("model_path"))
+            except AssetError as e:
+                raise RecipeError(f"stages[{i}].language_id: {e}") from None
 
 
 def _short_disk_full_logs() -> None:

@@ -20,8 +20,9 @@ DOLMA = SHARED / "webtext" / "dolma_cc_en_head-0091.jsonl.gz"
 
 
 def corpusmill(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), CORPUSMILL_LID_MODEL=str(cwd / "no-such-lid.bin"))
     return subprocess.run([sys.executable, "-m", "corpusmill.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=timeout)
+                          env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,11 @@ def world(tmp_path_factory) -> dict[str, Path]:
     shutil.copy(DOLMA, gz / "docs.jsonl")  # gzip bytes under a plain .jsonl name
     (t / "gz.yaml").write_text(f"inputs: [{{path: {gz}, reader: jsonl}}]\noutput: {{dir: {t / 'gz-run'}}}\n")
     (t / "bad.parquet").write_bytes(b"PAR1 not really")
+    plain = t / "plain"
+    plain.mkdir()
+    (plain / "a.jsonl").write_text('{"text": "hello world"}\n')
+    (t / "lid.yaml").write_text(f"inputs: [{{path: {plain}, reader: jsonl}}]\nstages: [language_id]\n"
+                                f"output: {{dir: {t / 'lid-run'}}}\nengine: {{tasks: 2, workers: 2}}\n")
     (t / "labels.csv").write_text("text,label\n")
     return {"t": t}
 
@@ -44,6 +50,8 @@ def cases(t: Path) -> dict[str, tuple[list[str], list[str]]]:
     """name -> (arguments, words the one error line must contain)."""
     return {
         "curate-gzip-named-jsonl": (["curate", str(t / "gz.yaml")], ["docs.jsonl", "looks gzip-compressed"]),
+        # the default language-ID model ($CORPUSMILL_LID_MODEL here) is looked for before workers start
+        "curate-missing-lid-model": (["curate", str(t / "lid.yaml")], ["no-such-lid.bin", "language-ID model"]),
         "curate-missing-recipe": (["curate", str(t / "nope.yaml")], ["nope.yaml"]),
         "pack-missing-tokenizer": (["pack", "--tokenizer", "nope", "--input", str(t / "bad.parquet"), "--out",
                                     str(t / "pk")], ["nope", "tokenizer"]),
@@ -85,4 +93,4 @@ def test_bad_input_is_one_line_and_exit_2(world, name):
     assert len(problems) == 1, res.stderr[-3000:]
     for w in words:
         assert w in problems[0], problems[0]
-    assert not (world["t"] / "gz-run").exists() or name != "curate-gzip-named-jsonl", "checked before work starts"
+    assert not (world["t"] / "gz-run").exists() and not (world["t"] / "lid-run").exists(), "checked before work starts"
