@@ -70,7 +70,32 @@ def need_tokenizer(path: str | os.PathLike) -> Path:
         raise UsageError(f"--tokenizer {f} cannot be read ({e.strerror})") from None
     if not head.startswith(b"{"):
         raise UsageError(f"--tokenizer {f} is not a tokenizer.json (HF tokenizers JSON)")
+    try:
+        from tokenizers import Tokenizer
+
+        Tokenizer.from_file(str(f))
+    except ImportError:  # pragma: no cover - tokenizers is a dependency
+        pass
+    except Exception as e:  # tokenizers raises plain Exception for a bad file
+        raise UsageError(f"--tokenizer {f} cannot be loaded ({' '.join(str(e).split())[:200]}); give the "
+                         "directory written by `corpusmill train-tokenizer --out DIR`") from None
     return f
+
+
+def need_parquet_column(files: list[str], column: str = "text", what: str = "--input") -> None:
+    """Every local Parquet file has a readable footer and the text column (read in this process, so a bad
+    file is named here rather than in a worker's traceback)."""
+    import pyarrow.parquet as pq
+
+    for f in files:
+        if "://" in f:
+            continue
+        try:
+            names = pq.read_schema(f).names
+        except Exception as e:  # pyarrow raises ArrowInvalid / OSError for a damaged file
+            raise UsageError(f"{what}: {f} is not a readable Parquet file ({' '.join(str(e).split())[:160]})") from None
+        if column not in names:
+            raise UsageError(f"{what}: {f} has no {column!r} column (it has: {', '.join(names[:12])})")
 
 
 def need_fasttext_model(path: str | os.PathLike, what: str) -> Path:

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from corpusmill.preflight import UsageError, need_dir, need_matches, need_tokenizer
+from corpusmill.preflight import UsageError, need_dir, need_matches, need_parquet_column, need_tokenizer
 
 
 def _offline() -> None:
@@ -41,7 +41,7 @@ def _sizes(s: str) -> list[int]:
 
 def cmd_train(args) -> int:
     _offline()
-    need_matches(args.input, "--input")
+    need_parquet_column(need_matches(args.input, "--input"))
     from corpusmill.tokenizer.report import format_report
     from corpusmill.tokenizer.train import train_tokenizer
 
@@ -62,7 +62,7 @@ def cmd_train(args) -> int:
 def cmd_report(args) -> int:
     _offline()
     need_tokenizer(args.tokenizer)
-    need_matches(args.input, "--input")
+    need_parquet_column(need_matches(args.input, "--input"))
     from corpusmill.tokenizer.report import format_report, vocab_report
 
     rep = vocab_report(args.tokenizer, args.input, heldout_fraction=args.heldout_fraction, max_bytes=args.max_bytes)
@@ -100,8 +100,8 @@ def cmd_pack(args) -> int:
     missing = [n for n in ("tokenizer", "input", "out") if not getattr(args, n)]
     if missing:
         raise UsageError(f"--{', --'.join(missing)} required (or --verify OUT)")
+    need_parquet_column(need_matches(args.input, "--input"))
     need_tokenizer(args.tokenizer)
-    need_matches(args.input, "--input")
     m = pack(args.tokenizer, args.input, args.out, fmt=args.format, seq_len=args.seq_len, shard_tokens=args.shard_tokens,
              val_fraction=args.val_fraction, shuffle=args.shuffle, seed=args.seed, workers=args.workers,
              encoder=args.encoder, progress=not args.no_progress)

@@ -43,6 +43,10 @@ def world(tmp_path_factory) -> dict[str, Path]:
     (t / "lid.yaml").write_text(f"inputs: [{{path: {plain}, reader: jsonl}}]\nstages: [language_id]\n"
                                 f"output: {{dir: {t / 'lid-run'}}}\nengine: {{tasks: 2, workers: 2}}\n")
     (t / "labels.csv").write_text("text,label\n")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a"], "text": ["hello world"]}), t / "good.parquet")
     return {"t": t}
 
 
@@ -53,10 +57,14 @@ def cases(t: Path) -> dict[str, tuple[list[str], list[str]]]:
         # the default language-ID model ($CORPUSMILL_LID_MODEL here) is looked for before workers start
         "curate-missing-lid-model": (["curate", str(t / "lid.yaml")], ["no-such-lid.bin", "language-ID model"]),
         "curate-missing-recipe": (["curate", str(t / "nope.yaml")], ["nope.yaml"]),
-        "pack-missing-tokenizer": (["pack", "--tokenizer", "nope", "--input", str(t / "bad.parquet"), "--out",
+        "pack-missing-tokenizer": (["pack", "--tokenizer", "nope", "--input", str(t / "good.parquet"), "--out",
                                     str(t / "pk")], ["nope", "tokenizer"]),
-        "pack-tokenizer-not-a-tokenizer": (["pack", "--tokenizer", str(t / "empty"), "--input", str(t / "bad.parquet"),
+        "pack-tokenizer-not-a-tokenizer": (["pack", "--tokenizer", str(t / "empty"), "--input", str(t / "good.parquet"),
                                             "--out", str(t / "pk")], ["tokenizer.json", str(t / "empty")]),
+        "pack-damaged-parquet": (["pack", "--tokenizer", str(t / "tok"), "--input", str(t / "bad.parquet"), "--out",
+                                  str(t / "pk")], ["bad.parquet", "not a readable Parquet file"]),
+        "pack-not-a-tokenizer-json": (["pack", "--tokenizer", str(t / "tok"), "--input", str(t / "good.parquet"),
+                                       "--out", str(t / "pk")], ["tokenizer.json", "cannot be loaded"]),
         "pack-no-input": (["pack", "--tokenizer", str(t / "tok"), "--input", str(t / "none*.parquet"), "--out",
                            str(t / "pk")], ["none*.parquet"]),
         "pack-verify-missing": (["pack", "--verify", str(t / "nopack")], ["nopack"]),
