@@ -12,6 +12,11 @@ import importlib
 import logging
 import sys
 
+from corpusmill.preflight import UsageError
+
+# what a user's mistake raises (a missing path, a bad value): one line and exit code 2; anything else is a bug
+USER_ERRORS = (UsageError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, ValueError)
+
 # module -> it defines add_subcommands(subparsers); each parser sets `func` (called with args)
 COMMAND_MODULES = [
     "corpusmill.pipelines.curate_cli",  # curate, demo
@@ -61,8 +66,26 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    rc = args.func(args)
+    try:
+        rc = args.func(args)
+    except USER_ERRORS as e:
+        if args.verbose:
+            raise
+        print(f"corpusmill {args.command}: error: {one_line(e)}", file=sys.stderr)
+        return 2
     return int(rc or 0)
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one line: what was wrong, and where (the file it names)."""
+    import errno
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full ({e.strerror}) writing {e.filename or 'the output'}; free space and rerun the same command"
+    if isinstance(e, OSError) and e.strerror and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    msg = " ".join(str(e).split()) or type(e).__name__
+    return msg if isinstance(e, UsageError) else f"{msg} (run with -v for the traceback)"
 
 
 if __name__ == "__main__":

@@ -42,11 +42,22 @@ PER_LANGUAGE = "per_language"
 
 
 def validate_params(name: str, params: dict[str, Any]) -> None:
-    """Raise TypeError naming any parameter the stage's constructor does not take."""
+    """Raise TypeError naming any parameter the stage's constructor does not take, or
+    :class:`~corpusmill.curation.params.ParamError` (key ``NAME.param``) for a wrong type or range."""
+    from corpusmill.curation.params import ParamError, check_params
+
     cls = stage_class(name)
+    check_params(name, cls, {k: v for k, v in params.items() if k != PER_LANGUAGE})
     if PER_LANGUAGE in params:
+        from corpusmill.curation.filters.per_language import resolve_table
+
         try:
+            if isinstance(params[PER_LANGUAGE], dict):  # the user's own table (published ones are trusted)
+                for lang, overrides in resolve_table(name, params[PER_LANGUAGE]).items():
+                    check_params(f"{name}.{PER_LANGUAGE}.{lang}", cls, overrides)
             build_stage(name, params)
+        except ParamError:
+            raise
         except (TypeError, ValueError) as e:
             raise TypeError(str(e)) from None
         params = {k: v for k, v in params.items() if k != PER_LANGUAGE}

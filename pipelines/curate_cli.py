@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 
@@ -42,12 +43,21 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
     overrides = dict(
         data_root=args.data_root, output_dir=args.output, executor=args.executor, tasks=args.tasks, workers=args.workers
     )
+    _short_disk_full_logs()
     try:
         recipe = load_recipe(args.recipe, overrides)
+        check_inputs(recipe)
         summary = run_recipe(recipe, engine=args.engine, overwrite=args.overwrite,
                              beam_args=getattr(args, "extra_args", None), slurm_dry_run=args.slurm_dry_run)
     except (RecipeError, AccountingError) as e:
-        print(f"corpusmill curate: error: {e}", file=sys.stderr)
+        print(f"corpusmill curate: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        out = args.output or (recipe.output_dir if "recipe" in locals() else "the output directory")
+        print(f"corpusmill curate: error: disk full ({e.strerror}) while writing {e.filename or out}; free space "
+              f"under {out} and rerun the same command (finished shards are kept)", file=sys.stderr)
         return 2
     if "totals" in summary:
         print_summary(summary["output_dir"], summary["totals"])
@@ -61,7 +71,56 @@ def cmd_curate(args: argparse.Namespace, argv_rest: list[str] | None = None) -> 
     return 0
 
 
+def check_inputs(recipe) -> None:
+    """Before work starts: every input pattern matches a file, no compressed file has a plain name, and
+    the language-ID model a stage needs is there (fetched once here, not by every worker)."""
+    from corpusmill.pipelines.inputs import list_shards
+    from corpusmill.pipelines.recipe import RecipeError
+    from corpusmill.preflight import compressed_but_named_plain, compressed_suffix
+
+    try:
+        shards = list_shards(recipe)
+    except OSError as e:  # an object store that cannot be listed
+        raise RecipeError(f"inputs: {' '.join(str(e).split())}") from None
+    for sh in shards:
+        if "://" in sh.path:
+            continue
+        kind = compressed_but_named_plain(sh.path)
+        if kind:
+            raise RecipeError(f"input {sh.path} looks {kind}-compressed but its name says plain text; rename it to "
+                              f"{sh.path}{compressed_suffix(kind)} (its lines would all be undecodable)")
+    for i, spec in enumerate(recipe.stages):
+        if spec.stage == "language_id" and "://" not in str(spec.params.get("model_path") or ""):
+            from corpusmill.curation.assets import AssetError, ensure_lid_model
+
+            try:
+                ensure_lid_model(spec.params.get("model_path"))
+            except AssetError as e:
+                raise RecipeError(f"stages[{i}].language_id: {e}") from None
+
+
+def _short_disk_full_logs() -> None:
+    """A full disk is logged by datatrove's tasks as one line, not a traceback (the command says what to do)."""
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - datatrove depends on loguru
+        return
+
+    def patch(record) -> None:
+        exc = record["exception"]
+        if exc is not None and isinstance(exc.value, OSError) and exc.value.errno in (errno.ENOSPC, errno.EDQUOT):
+            record["exception"] = None
+
+    logger.configure(patcher=patch)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from corpusmill.pipelines.demo import run_demo
+    from corpusmill.preflight import need_dir, need_file
+
+    if args.input:
+        need_dir(args.input, "--input", "give a directory of raw shards (warc/, wikipedia/, books/, webtext/)")
+    if args.recipe:
+        need_file(args.recipe, "--recipe")
 
     return run_demo(args)

@@ -85,7 +85,9 @@ def run_demo(args: argparse.Namespace) -> int:
     _cli(["pack", "--tokenizer", str(tok), "--input", glob, "--out", str(shards), "--val-fraction", "0.05", "--seq-len", "128"])
     has_torch = importlib.util.find_spec("torch") is not None
     if has_torch:
-        _cli(["train", "tiny", "--set", f"data_dir={shards}", "--set", f"out_dir={model}", "--set", f"max_steps={args.train_steps}"])
+        fresh = ["--set", "resume=false"] if args.overwrite else []  # else a rerun continues from model/ckpt.pt
+        _cli(["train", "tiny", "--set", f"data_dir={shards}", "--set", f"out_dir={model}", "--set", f"max_steps={args.train_steps}",
+              *fresh])
         _cli(["sample", "--checkpoint", str(model), "--tokenizer", str(tok / "tokenizer.json"), "--prompt", "The",
               "--max-new-tokens", "40"])
     _cli(["report", str(out), "--out", str(report)])

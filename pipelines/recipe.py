@@ -119,12 +119,14 @@ def _expand(value: Any) -> Any:
 
 
 MAX_RECIPE_VALUES = 100_000
+MAX_RECIPE_BYTES = 8 << 20  # a real recipe (even with big per-language tables) is a few hundred kB
 
 
 def _check_size(data: Any) -> None:
     """Refuse a recipe whose YAML aliases expand into a huge document (a "billion laughs" recipe would
-    otherwise hang the environment-variable expansion and the hashing)."""
-    stack, n = [data], 0
+    otherwise hang the environment-variable expansion and the hashing, or write a 1 GB recipe.json):
+    at most MAX_RECIPE_VALUES values and MAX_RECIPE_BYTES bytes of text once expanded."""
+    stack, n, size = [data], 0, 0
     while stack:
         v = stack.pop()
         n += 1
@@ -132,8 +134,14 @@ def _check_size(data: Any) -> None:
             raise RecipeError(f"recipe: more than {MAX_RECIPE_VALUES:,} values once YAML aliases are expanded")
         if isinstance(v, dict):
             stack.extend(v.values())
+            size += sum(len(str(k)) for k in v)
         elif isinstance(v, list):
             stack.extend(v)
+        else:
+            size += len(v) if isinstance(v, str) else 8
+        if size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"recipe: more than {MAX_RECIPE_BYTES:,} bytes once YAML aliases are expanded "
+                              "(a recipe is a few kB; remove the repeated aliases)")
 
 
 def _check_keys(where: str, d: Any, allowed: set[str]) -> dict:
@@ -213,6 +221,7 @@ def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None
 def parse_recipe(
     data: Any, base_dir: Path | None = None, source: str | None = None, overrides: dict[str, Any] | None = None
 ) -> Recipe:
+    from corpusmill.curation.params import ParamError, check_params
     from corpusmill.curation.readers import REGISTRY as READERS
     from corpusmill.curation.registry import STAGES
 
@@ -254,7 +263,10 @@ def parse_recipe(
         else:
             path = _resolve(base_dir, path)
         try:
+            check_params(f"{where}.options", READERS[reader], options)
             READERS[reader](**options)
+        except ParamError as e:
+            raise RecipeError(str(e)) from None
         except TypeError as e:
             raise RecipeError(f"{where}.options: {e}") from None
         inputs.append(InputSpec(path=path, reader=reader, glob=item.get("glob"), options=options))
@@ -278,6 +290,8 @@ def parse_recipe(
 
         try:
             validate_params(sname, params)
+        except ParamError as e:
+            raise RecipeError(f"{where}.{e}") from None
         except TypeError as e:
             raise RecipeError(f"{where}.{sname}: {e}") from None
         stages.append(spec)
@@ -288,8 +302,10 @@ def parse_recipe(
 
     out = _check_keys("output", data.get("output") or {}, OUTPUT_KEYS)
     output_dir = overrides.get("output_dir") or out.get("dir")
-    if not output_dir:
+    if output_dir is None or output_dir == "":
         raise RecipeError("output.dir: required (or pass --output)")
+    if not isinstance(output_dir, str):
+        raise RecipeError(f"output.dir: expected a path string, got {output_dir!r}")
     if not is_url(output_dir):
         output_dir = os.path.abspath(output_dir)
     compression = out.get("compression", "zstd")

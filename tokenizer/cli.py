@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from corpusmill.preflight import UsageError, need_dir, need_matches, need_parquet_column, need_tokenizer
+
 
 def _offline() -> None:
     """Never let a tokenizer load reach for the hub."""
@@ -39,6 +41,7 @@ def _sizes(s: str) -> list[int]:
 
 def cmd_train(args) -> int:
     _offline()
+    need_parquet_column(need_matches(args.input, "--input"))
     from corpusmill.tokenizer.report import format_report
     from corpusmill.tokenizer.train import train_tokenizer
 
@@ -58,6 +61,8 @@ def cmd_train(args) -> int:
 
 def cmd_report(args) -> int:
     _offline()
+    need_tokenizer(args.tokenizer)
+    need_parquet_column(need_matches(args.input, "--input"))
     from corpusmill.tokenizer.report import format_report, vocab_report
 
     rep = vocab_report(args.tokenizer, args.input, heldout_fraction=args.heldout_fraction, max_bytes=args.max_bytes)
@@ -70,6 +75,7 @@ def cmd_report(args) -> int:
 
 def cmd_sweep(args) -> int:
     _offline()
+    need_matches(args.input, "--input")
     from corpusmill.tokenizer.sweep import sweep
 
     rows, table = sweep(args.input, args.vocab_sizes, out=args.out, heldout_fraction=args.heldout_fraction,
@@ -83,6 +89,7 @@ def cmd_pack(args) -> int:
     from corpusmill.tokenizer.pack import pack, verify
 
     if args.verify:
+        need_dir(args.verify, "--verify", "give a pack directory (written by `corpusmill pack --out DIR`)")
         res = verify(args.verify, samples=args.samples, check_text=not args.no_text_check)
         c = res["checked"]
         print(f"{'OK' if res['ok'] else 'FAILED'}: {res['format']} pack, {c['shards']} shards, {c['tokens']:,} tokens, "
@@ -92,8 +99,9 @@ def cmd_pack(args) -> int:
         return 0 if res["ok"] else 1
     missing = [n for n in ("tokenizer", "input", "out") if not getattr(args, n)]
     if missing:
-        print(f"pack: --{', --'.join(missing)} required (or --verify OUT)", file=sys.stderr)
-        return 2
+        raise UsageError(f"--{', --'.join(missing)} required (or --verify OUT)")
+    need_parquet_column(need_matches(args.input, "--input"))
+    need_tokenizer(args.tokenizer)
     m = pack(args.tokenizer, args.input, args.out, fmt=args.format, seq_len=args.seq_len, shard_tokens=args.shard_tokens,
              val_fraction=args.val_fraction, shuffle=args.shuffle, seed=args.seed, workers=args.workers,
              encoder=args.encoder, progress=not args.no_progress)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+
+from corpusmill.preflight import UsageError, need_dir, need_tokenizer
 
 
 def add_subcommands(subparsers) -> None:
@@ -18,7 +21,9 @@ def add_subcommands(subparsers) -> None:
                    help="override a config key (repeatable), e.g. --set data_dir=runs/x/tokens --set max_steps=300")
     p.add_argument("--data-dir", help="shortcut for --set data_dir=...")
     p.add_argument("--out-dir", help="shortcut for --set out_dir=...")
-    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT_DIR/ckpt.pt (error if absent). Without it a rerun continues from a "
+                        "checkpoint left in OUT_DIR (e.g. by a killed run); --set resume=false starts over")
     p.set_defaults(func=_train)
 
     s = subparsers.add_parser("sample", help="generate text from a trained checkpoint",
@@ -52,6 +57,8 @@ def needs_torch(command: str) -> bool:
 def _train(args) -> int:
     if needs_torch("train"):
         return 2
+    from corpusmill.trainer.config import load_config, preset_names
+    from corpusmill.trainer.data import split_shards
     from corpusmill.trainer.train import train
 
     overrides = list(args.overrides)
@@ -61,9 +68,48 @@ def _train(args) -> int:
         overrides.append(f"out_dir={args.out_dir}")
     if args.resume:
         overrides.append("resume=true")
-    result = train(args.config, overrides)
+    if not Path(args.config).is_file() and args.config not in preset_names():
+        raise UsageError(f"config {args.config} is neither a file nor a preset ({', '.join(preset_names())})")
+    _check_overrides(overrides)
+    try:
+        cfg = load_config(args.config, overrides)
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"{args.config}: {e}; fix the config or the --set value") from None
+    if not any(o.split("=", 1)[0].strip() == "resume" for o in overrides) and cfg.resume is False:
+        cfg.resume = "auto"  # rerunning the same command after a crash continues from its last checkpoint
+    if not cfg.data_dir:
+        raise UsageError("data_dir is not set; pass --data-dir DIR (the output of `corpusmill pack`)")
+    need_dir(cfg.data_dir, "data_dir", "pass --data-dir DIR (the output of `corpusmill pack`)")
+    try:
+        split_shards(cfg.data_dir, "train")
+    except FileNotFoundError as e:
+        raise UsageError(f"{e}; pass --data-dir DIR (the output of `corpusmill pack`)") from None
+    result = train(cfg)
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _check_overrides(overrides: list[str]) -> None:
+    """``--set key=value`` values of the right type, before the config is built."""
+    from corpusmill.trainer.config import FIELD_TYPES, parse_value
+
+    kinds = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool), "bool": lambda v: isinstance(v, bool),
+             "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+             "str": lambda v: isinstance(v, str), "None": lambda v: v is None}
+    for item in overrides:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in FIELD_TYPES:
+            raise UsageError(f"--set {key}: unknown config key (known: {', '.join(sorted(FIELD_TYPES))})")
+        try:
+            value = parse_value(key, text)
+        except ValueError:
+            value = text
+        allowed = [k.strip() for k in str(FIELD_TYPES[key]).split("|")]
+        if all(k in kinds for k in allowed) and not any(kinds[k](value) for k in allowed):
+            raise UsageError(f"--set {key}={text}: expected {' or '.join(allowed)}")
 
 
 def _sample(args) -> int:
@@ -78,9 +124,11 @@ def _sample(args) -> int:
     from corpusmill.trainer.train import load_model
 
     if args.speculative and not args.draft_checkpoint:
-        print("--speculative needs --draft-checkpoint", file=sys.stderr)
-        return 2
-    tok = Tokenizer.from_file(args.tokenizer)
+        raise UsageError("--speculative needs --draft-checkpoint")
+    for flag, ck in (("--checkpoint", args.checkpoint), ("--draft-checkpoint", args.draft_checkpoint)):
+        if ck and not (Path(ck).is_file() or (Path(ck) / "ckpt.pt").is_file()):
+            raise UsageError(f"{flag} {ck}: no such checkpoint (give a ckpt.pt or the training out_dir holding it)")
+    tok = Tokenizer.from_file(str(need_tokenizer(args.tokenizer)))
     model, meta = load_model(args.checkpoint, args.device)
     vocab = meta.get("vocab_size")
     ids = tok.encode(args.prompt).ids if args.prompt else []
@@ -88,8 +136,7 @@ def _sample(args) -> int:
         specials = [t for t in tok.get_added_tokens_decoder().values() if t.special] if hasattr(tok, "get_added_tokens_decoder") else []
         ids = [tok.token_to_id(specials[0].content)] if specials else [0]
     if vocab is not None and max(ids) >= vocab:
-        print(f"the tokenizer gives ids >= the model's vocab_size {vocab}: wrong tokenizer?", file=sys.stderr)
-        return 2
+        raise UsageError(f"the tokenizer gives ids >= the model's vocab_size {vocab}: wrong --tokenizer?")
     gen = torch.Generator(device=args.device).manual_seed(args.seed)
     top_k = args.top_k if args.top_k and args.top_k > 0 else None
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ def _open(args):
     try:
         run = open_run(args.run_dir, args.shards)
     except StatsError as e:
-        print(f"corpusmill {args.command}: {e}", file=sys.stderr)
+        print(f"corpusmill {args.command}: error: {e}", file=sys.stderr)
         return None, None
     return run, connect(run, database=getattr(args, "db", None))
 
@@ -88,7 +88,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         path = write_report(args.run_dir, args.out, shards=args.shards)
     except StatsError as e:
-        print(f"corpusmill report: {e}", file=sys.stderr)
+        print(f"corpusmill report: error: {e}", file=sys.stderr)
         return 2
     print(f"report: {path}")
     return 0

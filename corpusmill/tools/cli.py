@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from corpusmill.preflight import UsageError, need_fasttext_model, need_file
+
 
 def _csv_list(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
@@ -19,11 +21,12 @@ def cmd_assets(args: argparse.Namespace) -> int:
         for row in list_assets():
             print(f"{row['name']:<16} {row['status']}\n    {row['path']}\n    {row['description']}; {row['license']}")
         return 0
+    if args.lid:
+        need_fasttext_model(args.lid, "--lid")
     try:
         lid = ensure_lid_model(args.lid)
     except AssetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        raise UsageError(str(e)) from None
     from corpusmill.curation.filters.language import load_fasttext_model
 
     model = load_fasttext_model(lid)  # proves it loads
@@ -59,6 +62,7 @@ def _train_params(args: argparse.Namespace):
 def cmd_train_classifier(args: argparse.Namespace) -> int:
     from corpusmill.tools.toxicity_train import format_metrics, train_classifier
 
+    need_file(args.input, "--input", "give labelled data (.jsonl or .csv, optionally .gz)")
     params, pre = _train_params(args)
     res = train_classifier(
         args.input,
@@ -81,6 +85,9 @@ def cmd_eval_toxicity(args: argparse.Namespace) -> int:
     from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
     from corpusmill.tools.toxicity_train import binarise, evaluate_scorer, read_labelled, split_rows, subsample
 
+    need_file(args.input, "--input", "give labelled data (.jsonl or .csv, optionally .gz)")
+    if args.model:
+        need_fasttext_model(args.model, "--model")
     rows = binarise(read_labelled(args.input, args.text_field, args.label_field), _csv_list(args.positive))
     rows = subsample(rows, args.limit, args.seed)
     _, test = split_rows(rows, args.test_fraction, args.seed)

@@ -92,4 +92,4 @@ def test_cli_assets(lid_path, capsys):
     assert main(["assets", "--list"]) == 0
     out = capsys.readouterr().out
     assert "lid.176.ftz" in out and "ldnoobw_en.txt" in out
-    assert main(["assets", "--lid", "/nonexistent/lid.bin"]) == 1
+    assert main(["assets", "--lid", "/nonexistent/lid.bin"]) == 2  # a user mistake: one line, exit code 2 (#14)
