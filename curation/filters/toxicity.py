@@ -162,6 +162,9 @@ class WordListScorer:
     def score(self, text: str) -> float:
         return self.score_counts(*self.counts(text))
 
+    def score_many(self, texts: list[str]) -> list[float]:
+        return [self.score(t) for t in texts]
+
 
 # --------------------------------------------------------------------------------------------------
 # fastText classifier
@@ -256,14 +259,26 @@ class FastTextScorer:
         return state
 
     def score(self, text: str) -> float:
+        return self.score_many([text])[0]
+
+    def score_many(self, texts: list[str]) -> list[float]:
+        """One ``predict`` call for the whole list (fastText loops in C++)."""
         if self._model is None:
             self.setup()
-        t = prepare_text(text, lowercase=self.lowercase, split_punct=self.split_punct, max_chars=self.max_chars)
-        if not t:
-            return 0.0
-        labels, probs = self._model.predict(t, k=-1)
-        p = sum(float(pr) for lab, pr in zip(labels, probs) if lab in self._positive)
-        return min(1.0, max(0.0, p))
+        prepared = [
+            prepare_text(t, lowercase=self.lowercase, split_punct=self.split_punct, max_chars=self.max_chars) for t in texts
+        ]
+        nonempty = [i for i, t in enumerate(prepared) if t]
+        out = [0.0] * len(texts)
+        if nonempty:
+            all_labels, all_probs = self._model.predict([prepared[i] for i in nonempty], k=-1)
+            for i, labels, probs in zip(nonempty, all_labels, all_probs):
+                p = sum(float(pr) for lab, pr in zip(labels, probs) if lab in self._positive)
+                out[i] = self._calibrate(min(1.0, max(0.0, p)))
+        return out
+
+    def _calibrate(self, p: float) -> float:
+        return p
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,11 +312,7 @@ class ProfanityCheckScorer:
         return state
 
     def score(self, text: str) -> float:
-        if self._predict is None:
-            self.setup()
-        if self.max_chars:
-            text = text[: self.max_chars]
-        return float(self._predict([text])[0])
+        return self.score_many([text])[0]
 
     def score_many(self, texts: list[str]) -> list[float]:
         if self._predict is None:
@@ -334,6 +345,7 @@ class Toxicity(Filter):
         action: ``"drop"`` or ``"tag"``.
         model_path / positive_labels: for the fasttext scorer.
         wordlist_path / half_ratio: for the wordlist scorer.
+        batch_size: documents per scorer call when the scorer has ``score_many`` (engines batch them).
         scorer_kwargs: any other scorer argument.
     """
 
@@ -349,6 +361,7 @@ class Toxicity(Filter):
         positive_labels: Iterable[str] | str | None = None,
         wordlist_path: str | os.PathLike | None = None,
         half_ratio: float | None = None,
+        batch_size: int = 256,
         **scorer_kwargs: Any,
     ):
         if action not in ("drop", "tag"):
@@ -363,14 +376,25 @@ class Toxicity(Filter):
         self.scorer = make_scorer(scorer, **kwargs)
         self.threshold = float(threshold)
         self.action = action
+        # engines hand over this many documents per filter_batch call when the scorer scores lists
+        self.batch_size = max(1, int(batch_size)) if hasattr(self.scorer, "score_many") else 1
 
     def setup(self) -> None:
         self.scorer.setup()
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        s = float(self.scorer.score(doc.text))
+    def _verdict(self, doc: Document, s: float) -> bool | tuple[bool, str]:
+        s = float(s)
         doc.metadata["toxicity"] = s
         self.signals(doc)["score"] = s
         if self.action == "drop" and s >= self.threshold:
             return False, "toxic"
         return True
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return self._verdict(doc, self.scorer.score(doc.text))
+
+    def filter_batch(self, docs: list[Document]) -> list[Any]:
+        if not hasattr(self.scorer, "score_many"):
+            return [self.filter(d) for d in docs]
+        scores = self.scorer.score_many([d.text for d in docs])  # all scores first: no document changed if it raises
+        return [self._verdict(d, s) for d, s in zip(docs, scores)]
