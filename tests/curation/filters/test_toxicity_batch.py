@@ -32,7 +32,7 @@ def _outcome(docs):
     return [(d.metadata.get("toxicity"), d.metadata.get(STATUS), d.metadata.get("cm_reason")) for d in docs]
 
 
-@pytest.mark.parametrize("scorer", ["wordlist", "profanity_check"])
+@pytest.mark.parametrize("scorer", ["wordlist", "profanity_check", "fasttext"])
 def test_batch_equals_one_at_a_time(tweets, scorer):
     if scorer == "profanity_check":
         pytest.importorskip("profanity_check")

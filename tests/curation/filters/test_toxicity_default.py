@@ -99,3 +99,16 @@ def test_fit_logistic_recovers_a_known_map():
     coef, intercept = fit_logistic(xs, ys, l2=0.0)
     assert coef[0] == pytest.approx(0.8, abs=0.1) and coef[1] == pytest.approx(2.0, abs=0.3)
     assert intercept == pytest.approx(-1.0, abs=0.2)
+
+
+def test_default_scores_only_the_languages_it_was_trained_on():
+    fr = new_document("va te faire foutre, connard", "t.jsonl", 0, language="fr")
+    en = new_document("fuck off, you idiot", "t.jsonl", 1, language="en")
+    t = Toxicity()
+    assert t.languages == frozenset({"en", "de", "pt"})
+    apply_stage(t, fr)
+    apply_stage(t, en)
+    assert "toxicity" not in fr.metadata and "cm_status" not in fr.metadata  # out of scope: untouched
+    assert en.metadata["cm_reason"] == "toxic"
+    assert Toxicity(languages="all").languages is None
+    assert Toxicity(scorer="wordlist").languages is None  # the word list declares no languages
