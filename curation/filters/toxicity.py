@@ -1,22 +1,13 @@
-"""Toxicity scoring and filtering with pluggable scorers.
+"""Toxicity scoring and filtering with pluggable scorers (docs/toxicity.md).
 
 ``Toxicity`` sets ``metadata["toxicity"]`` (a score in [0, 1]) and the signal ``toxicity.score`` on every
-live document; with ``action="drop"`` it drops documents scoring at or above ``threshold`` (reason
-``toxic``), with ``action="tag"`` it only records the score.
+scored document; ``action="drop"`` drops documents at or above ``threshold`` (reason ``toxic``),
+``action="tag"`` only records the score. It scores batches through the scorer's ``score_many``.
 
-Scorers (each has ``setup()`` and ``score(text) -> float``, pickles without its loaded state):
-
-* ``"wordlist"`` (:class:`WordListScorer`, the default; no download, no extra package): the LDNOOBW English
-  list shipped in ``curation/data/ldnoobw_en.txt`` (CC-BY-4.0). The score is a saturating function of the
-  bad-word ratio r = matched words / words: ``1 - 2 ** (-r / half_ratio)``, 0 for no match, 0.5 at
-  ``half_ratio`` (1 listed word per 100 words), 0.9 at 3.3x that. It measures obscenity/profanity, not
-  hate or harassment without swear words.
-* ``"fasttext"`` (:class:`FastTextScorer`): a fastText supervised classifier given by path (dolma's Jigsaw
-  approach, or a model from ``corpusmill train-classifier``); score = P(positive labels).
-* ``"profanity_check"`` (:class:`ProfanityCheckScorer`): alt-profanity-check's linear SVM (optional extra:
-  ``pip install alt-profanity-check==1.9.1 scikit-learn==1.9.1``).
-
-A scorer object with a ``score(text)`` method can also be passed directly.
+Scorers (``setup()``, ``score(text)``, ``score_many(texts)``; they pickle without their loaded state):
+``"fasttext"`` (:class:`FastTextScorer`; without ``model_path`` the shipped calibrated model, the default),
+``"wordlist"`` (:class:`WordListScorer`, the LDNOOBW list), ``"profanity_check"``
+(:class:`ProfanityCheckScorer`, optional extra), or any object with ``score(text)``.
 """
 
 from __future__ import annotations

@@ -112,3 +112,30 @@ def test_default_scores_only_the_languages_it_was_trained_on():
     assert en.metadata["cm_reason"] == "toxic"
     assert Toxicity(languages="all").languages is None
     assert Toxicity(scorer="wordlist").languages is None  # the word list declares no languages
+
+
+def test_cli_mistakes_are_one_line_exit_2(tmp_path, capsys):
+    from corpusmill.cli import main
+
+    assert main(["train-toxicity", "--sets", str(tmp_path / "nope"), "--out", str(tmp_path / "m.ftz")]) == 2
+    assert main(["eval-toxicity"]) == 2
+    assert main(["eval-toxicity", "--sets", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "--sets" in err[0] and "--input" in err[1]
+    assert not (tmp_path / "m.ftz").exists()
+
+
+def test_eval_toxicity_reports_every_set(shared_data, tmp_path, capsys):
+    from corpusmill.cli import main
+
+    out = tmp_path / "eval.json"
+    assert main(["eval-toxicity", "--sets", str(shared_data / "toxicity"), "--scorers", "wordlist,default",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res) == set(SETS)
+    for name, by in res.items():
+        assert set(by) == {"wordlist", "default"}
+        for m in by.values():
+            assert {"precision", "recall", "f1", "accuracy", "roc_auc", "docs_per_s"} <= set(m)
+    assert res["germeval"]["default"]["f1"] > res["germeval"]["wordlist"]["f1"]
+    assert "| hatecheck (860, 605) | default |" in capsys.readouterr().out
