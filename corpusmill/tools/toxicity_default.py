@@ -36,12 +36,41 @@ THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
 REFERENCE_CHUNK_CHARS = 1000
 
 
-def reference_rows(shared: Path) -> list[Row]:
-    """Books and Wikipedia chunks labelled non-toxic, split by chunk id with the same hash rule."""
-    from corpusmill.tools.derive_token_ratio import load_books, load_wikipedia
+def _records(reader: str, path: Path, **options):
+    from corpusmill.curation.readers import get_reader
 
-    samples = load_books(shared, REFERENCE_CHUNK_CHARS) + load_wikipedia(shared, REFERENCE_CHUNK_CHARS)
-    return [Row(s.text, False, split_of(s.id), s.source) for s in samples if s.text.strip()]
+    with open(path, "rb") as raw:
+        for rec in get_reader(reader, **options).records(raw, str(path)):
+            if rec.error is None and rec.drop_reason is None and rec.text.strip():
+                yield rec
+
+
+def _chunks(text: str, chunk_chars: int) -> list[str]:
+    """Pieces of about ``chunk_chars`` characters, cut at blank lines (at any line past 3x that)."""
+    out, cur, size = [], [], 0
+    for line in text.splitlines(keepends=True):
+        cur.append(line)
+        size += len(line)
+        if size >= chunk_chars and (line.strip() == "" or size >= 3 * chunk_chars):
+            out.append("".join(cur).strip())
+            cur, size = [], 0
+    out.append("".join(cur).strip())
+    return [c for c in out if c]
+
+
+def reference_rows(shared: Path) -> list[Row]:
+    """Books and Wikipedia articles of the shared data (read by corpusmill's own readers) cut into chunks,
+    labelled non-toxic, split by chunk id with the same hash rule."""
+    rows = []
+    for f in sorted((shared / "books").glob("*.txt")):
+        for i, rec in enumerate(_records("books", f, split="chunks", chunk_chars=REFERENCE_CHUNK_CHARS)):
+            rows.append(Row(rec.text, False, split_of(f"books/{f.name}#{i}"), "books"))
+    for f in sorted((shared / "wikipedia").glob("*.xml.bz2")):
+        for rec in _records("wikipedia", f):
+            title = rec.metadata.get("title") or str(rec.position)
+            for i, c in enumerate(_chunks(rec.text, REFERENCE_CHUNK_CHARS)):
+                rows.append(Row(c, False, split_of(f"wikipedia/{f.name}/{title}#{i}"), "wikipedia"))
+    return rows
 
 
 def binary_metrics(scores: list[float], y: list[bool], threshold: float) -> dict[str, float]:
