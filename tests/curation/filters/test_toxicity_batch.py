@@ -178,3 +178,20 @@ def _has_profanity_check() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_beam_dofn_flushes_a_partial_batch_at_bundle_end():
+    pytest.importorskip("apache_beam")
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    from corpusmill.pipelines.beam_engine import StageDoFn
+
+    fn = StageDoFn("toxicity", {"scorer": "wordlist", "batch_size": 4})
+    fn.setup()
+    fn.start_bundle()
+    docs = _docs(["fuck this", "a nice day", "shit happens", "hello there", "what the fuck"])
+    out = [d for doc in docs for d in fn.process(doc)]
+    assert [d.text for d in out] == [d.text for d in docs[:4]]  # one full batch
+    rest = list(fn.finish_bundle())
+    assert len(rest) == 1 and isinstance(rest[0], WindowedValue) and rest[0].value.text == "what the fuck"
+    assert [d.metadata.get(STATUS) for d in docs] == ["dropped", None, "dropped", None, "dropped"]
