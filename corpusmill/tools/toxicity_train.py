@@ -7,7 +7,8 @@ to the model (metrics, split, hyper-parameters and the text preprocessing, which
 :class:`corpusmill.curation.filters.toxicity.FastTextScorer` reads back so scoring matches training).
 
 ``corpusmill eval-toxicity`` scores the same held-out split with each toxicity scorer (word list,
-fastText model, alt-profanity-check) and prints precision / recall / F1 at a threshold.
+fastText model, alt-profanity-check) and prints precision / recall / F1 at a threshold (``--sets``: the
+shared labelled sets instead, :mod:`corpusmill.tools.toxicity_default`).
 
 fastText 0.9.x on a 2-core machine can fail training with "Encountered NaN" when ``thread < 10`` with
 ``wordNgrams=1`` and no subwords; the defaults here use word bigrams, and :func:`train` raises ``thread``
