@@ -9,7 +9,9 @@ and may reject it by returning a reason string.
 
 :func:`apply_stage` is the one place that runs a stage on a document: engines call it, and it turns
 exceptions into counted errors so one bad document never stops a run; a document outside a stage's
-``languages`` scope passes that stage untouched.
+``languages`` scope passes that stage untouched. A stage with ``batch_size > 1`` (model scorers) is fed
+lists by the engines through :func:`apply_stage_batch` (``filter_batch`` / ``transform_batch``), with the
+same results and the same error accounting as one document at a time.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class Stage:
     name: str = "stage"
     #: normalised language codes this stage applies to (None: every document; a missing language is English)
     languages: frozenset[str] | None = None
+    #: documents per ``filter_batch`` / ``transform_batch`` call the engines hand over (1: one at a time)
+    batch_size: int = 1
 
     def setup(self) -> None:
         """Load models or other heavy state. Called once per worker before the first document."""
@@ -80,6 +84,11 @@ class Filter(Stage):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def filter_batch(self, docs: list[Document]) -> list[Any]:
+        """One verdict per document (as :meth:`filter`), or an exception instance for a document that failed.
+        Override to score a batch in one call; if it raises, no document may have been changed yet."""
+        return [self.filter(d) for d in docs]
+
 
 class Transform(Stage):
     name = "transform"
@@ -88,37 +97,76 @@ class Transform(Stage):
         """Change ``doc`` in place; return None to keep it or a drop reason."""
         raise NotImplementedError
 
+    def transform_batch(self, docs: list[Document]) -> list[Any]:
+        """One result per document (as :meth:`transform`), or an exception instance for a failed document.
+        Override to work on a batch in one call; if it raises, no document may have been changed yet."""
+        return [self.transform(d) for d in docs]
+
+
+def _record(stage: Stage, doc: Document, result: Any) -> None:
+    """Apply a filter verdict or a transform result to ``doc``."""
+    if isinstance(stage, Filter):
+        if isinstance(result, tuple):
+            keep, reason = result[0], (result[1] if len(result) > 1 else None)
+        else:
+            keep, reason = bool(result), None
+        if not keep:
+            reject(doc, stage.name, str(reason) if reason else stage.name)
+    elif result:  # a reason is a string; anything else truthy still drops, named by its str()
+        reject(doc, stage.name, result if isinstance(result, str) else str(result))
+
+
+def _record_error(stage: Stage, doc: Document, e: BaseException) -> None:
+    log.warning(
+        "stage %s failed on %s (%s #%s): %r",
+        stage.name,
+        doc.id,
+        doc.metadata.get("source_file"),
+        doc.metadata.get("position"),
+        e,
+    )
+    reject(
+        doc,
+        stage.name,
+        f"exception:{type(e).__name__}",
+        error="".join(traceback.format_exception_only(type(e), e)).strip()[:2000],
+    )
+
 
 def apply_stage(stage: Stage, doc: Document) -> Document:
     """Run ``stage`` on ``doc`` (skipping rejected docs and control records). Never raises."""
     if not is_alive(doc) or not stage.applies_to(doc):
         return doc
     try:
-        if isinstance(stage, Filter):
-            verdict = stage.filter(doc)
-            if isinstance(verdict, tuple):
-                keep, reason = verdict[0], (verdict[1] if len(verdict) > 1 else None)
-            else:
-                keep, reason = bool(verdict), None
-            if not keep:
-                reject(doc, stage.name, str(reason) if reason else stage.name)
-        else:
-            reason = stage.transform(doc)
-            if reason:  # a reason is a string; anything else truthy still drops, named by its str()
-                reject(doc, stage.name, reason if isinstance(reason, str) else str(reason))
+        _record(stage, doc, stage.filter(doc) if isinstance(stage, Filter) else stage.transform(doc))
     except Exception as e:  # one bad document must not stop the run: count it, log it, go on
-        log.warning(
-            "stage %s failed on %s (%s #%s): %r",
-            stage.name,
-            doc.id,
-            doc.metadata.get("source_file"),
-            doc.metadata.get("position"),
-            e,
-        )
-        reject(
-            doc,
-            stage.name,
-            f"exception:{type(e).__name__}",
-            error="".join(traceback.format_exception_only(type(e), e)).strip()[:2000],
-        )
+        _record_error(stage, doc, e)
     return doc
+
+
+def apply_stage_batch(stage: Stage, docs: list[Document]) -> list[Document]:
+    """Run ``stage`` on the live, in-scope documents of ``docs`` in one ``filter_batch`` /
+    ``transform_batch`` call; returns ``docs`` (same order). Never raises. Results are those of
+    :func:`apply_stage` one by one: a document the batch reports as failed becomes a counted error, and if
+    the batch call itself raises, its documents are run one at a time so only the bad one errors."""
+    todo = [d for d in docs if is_alive(d) and stage.applies_to(d)]
+    if not todo:
+        return docs
+    try:
+        results = stage.filter_batch(todo) if isinstance(stage, Filter) else stage.transform_batch(todo)
+        if len(results) != len(todo):
+            raise ValueError(f"batch call returned {len(results)} results for {len(todo)} documents")
+    except Exception as e:  # find the bad document(s): one at a time, each failure a counted error
+        log.warning("stage %s failed on a batch of %d documents (%r); running them one at a time", stage.name, len(todo), e)
+        for d in todo:
+            apply_stage(stage, d)
+        return docs
+    for d, r in zip(todo, results):
+        if isinstance(r, BaseException):
+            _record_error(stage, d, r)
+            continue
+        try:
+            _record(stage, d, r)
+        except Exception as e:
+            _record_error(stage, d, e)
+    return docs

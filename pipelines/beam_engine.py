@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from corpusmill.curation.accounting import ShardSink, shard_done
 from corpusmill.curation.document import EVENT, REASON, SHARD_END, STAGE, STATUS, is_alive
 from corpusmill.curation.registry import DEDUP_STAGES, build_stage
-from corpusmill.curation.stage import apply_stage
+from corpusmill.curation.stage import apply_stage, apply_stage_batch
 from corpusmill.pipelines.inputs import Shard, list_shards
 from corpusmill.pipelines.recipe import Recipe, RecipeError
 from corpusmill.pipelines.shard_reading import read_shard
@@ -54,28 +54,67 @@ class ReadShardDoFn(beam.DoFn):
 
 
 class StageDoFn(beam.DoFn):
+    """One stage; a stage with ``batch_size > 1`` gets its documents in batches within a bundle (flushed at
+    a shard end and at the bundle's end), as the datatrove step does."""
+
     def __init__(self, stage: str, params: dict[str, Any]) -> None:
         self.stage_name = stage
         self.params = params
         self._stage = None
         self._seconds: dict[str, float] = {}
+        self._buf: list = []
 
     def setup(self) -> None:
         self._stage = build_stage(self.stage_name, self.params)
         self._stage.setup()
 
+    def start_bundle(self) -> None:
+        self._buf = []
+
+    def _count(self, doc) -> None:
+        md = doc.metadata
+        if STATUS in md:
+            Metrics.counter(NS, f"{md[STATUS]}:{md[STAGE]}:{md[REASON]}").inc()
+
+    def _flush(self) -> list:
+        docs, self._buf = self._buf, []
+        if docs:
+            t0 = time.perf_counter()
+            apply_stage_batch(self._stage, docs)
+            share = (time.perf_counter() - t0) / len(docs)
+            for d in docs:
+                sf = d.metadata["source_file"]
+                self._seconds[sf] = self._seconds.get(sf, 0.0) + share
+                self._count(d)
+        return docs
+
     def process(self, doc) -> Iterable:
         md = doc.metadata
+        batched = getattr(self._stage, "batch_size", 1) > 1
         if md.get(EVENT) == SHARD_END:
+            if batched:
+                yield from self._flush()
             md.setdefault("stage_seconds", {})[self.stage_name] = self._seconds.pop(md["source_file"], 0.0)
         elif is_alive(doc):
+            if batched:
+                self._buf.append(doc)
+                if len(self._buf) >= self._stage.batch_size:
+                    yield from self._flush()
+                return
             t0 = time.perf_counter()
             apply_stage(self._stage, doc)
             sf = md["source_file"]
             self._seconds[sf] = self._seconds.get(sf, 0.0) + time.perf_counter() - t0
-            if STATUS in md:
-                Metrics.counter(NS, f"{md[STATUS]}:{md[STAGE]}:{md[REASON]}").inc()
+            self._count(doc)
         yield doc
+
+    def finish_bundle(self) -> Iterable:
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.timestamp import MIN_TIMESTAMP
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        for d in self._flush():
+            yield WindowedValue(d, MIN_TIMESTAMP, [GlobalWindow()])
 
 
 def _order(doc) -> tuple:

@@ -3,7 +3,8 @@
 - :class:`ShardReaderStep` reads this task's share of the shards with our readers (round-robin by
   rank), skipping shards whose manifest already exists for the same recipe (resume), and reports
   progress;
-- :class:`StageStep` runs one curation stage (a Filter or a Transform) on every document;
+- :class:`StageStep` runs one curation stage (a Filter or a Transform) on every document (in batches of
+  the stage's ``batch_size``, never across a shard end);
 - :class:`SinkStep` writes Parquet and the per-shard manifest through :class:`ShardSink`.
 
 Each is an ordinary datatrove step: put datatrove's own steps between them if you like (they see
@@ -22,7 +23,7 @@ from datatrove.pipeline.base import PipelineStep
 from corpusmill.curation.accounting import ShardSink, shard_done
 from corpusmill.curation.document import EVENT, SHARD_END, STATUS, is_alive
 from corpusmill.curation.registry import build_stage
-from corpusmill.curation.stage import apply_stage
+from corpusmill.curation.stage import apply_stage, apply_stage_batch
 from corpusmill.pipelines.inputs import Shard
 from corpusmill.pipelines.progress import Progress
 from corpusmill.pipelines.shard_reading import read_shard
@@ -95,6 +96,9 @@ class StageStep(PipelineStep):
             self._stage.setup()
         stage = self._stage
         seconds: dict[str, float] = {}
+        if getattr(stage, "batch_size", 1) > 1:
+            yield from self._run_batched(stage, data, seconds)
+            return
         for doc in data:
             md = doc.metadata
             if md.get(EVENT) == SHARD_END:
@@ -109,6 +113,40 @@ class StageStep(PipelineStep):
                 seconds[md["source_file"]] = seconds.get(md["source_file"], 0.0) + time.perf_counter() - t0
                 self.stat_update("dropped" if STATUS in md else "kept")
             yield doc
+
+    def _run_batched(self, stage, data: DocumentsPipeline, seconds: dict[str, float]) -> DocumentsPipeline:
+        """Documents in stream order, ``stage.batch_size`` live ones per call; a shard end flushes first."""
+        buf: list = []
+        alive: list = []
+
+        def flush():
+            if alive:
+                t0 = time.perf_counter()
+                with self.track_time(unit="batch"):
+                    apply_stage_batch(stage, alive)
+                share = (time.perf_counter() - t0) / len(alive)
+                for d in alive:
+                    sf = d.metadata["source_file"]
+                    seconds[sf] = seconds.get(sf, 0.0) + share
+                    self.stat_update("dropped" if STATUS in d.metadata else "kept")
+            out = list(buf)
+            buf.clear()
+            alive.clear()
+            return out
+
+        for doc in data:
+            md = doc.metadata
+            if md.get(EVENT) == SHARD_END:
+                yield from flush()
+                md.setdefault("stage_seconds", {})[self.stage_name] = seconds.pop(md["source_file"], 0.0)
+                yield doc
+                continue
+            buf.append(doc)
+            if is_alive(doc):
+                alive.append(doc)
+                if len(alive) >= stage.batch_size:
+                    yield from flush()
+        yield from flush()
 
 
 class SinkStep(PipelineStep):

@@ -1,10 +1,11 @@
-"""``corpusmill assets``, ``corpusmill train-classifier`` and ``corpusmill eval-toxicity``."""
+"""``corpusmill assets``, ``train-classifier``, ``train-toxicity`` and ``eval-toxicity``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from corpusmill.preflight import UsageError, need_fasttext_model, need_file
 
@@ -75,9 +76,67 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         limit=args.limit,
         params=params,
         pre=pre,
+        hash_split=args.hash_split,
     )
     print(format_metrics(res.metrics))
     print(f"model:   {res.model_path}\nmetrics: {res.metrics_path}  ({res.metrics['seconds']} s)")
+    return 0
+
+
+def cmd_train_toxicity(args: argparse.Namespace) -> int:
+    from corpusmill.tools.toxicity_default import train_default
+
+    if not Path(args.sets).is_dir():
+        print(f"--sets {args.sets}: no such directory (the shared labelled sets, e.g. ../shared/data/toxicity)", file=sys.stderr)
+        return 2
+    side = train_default(args.sets, args.out)
+    print(f"threshold {side['threshold']} (mean dev F1 {side['dev_mean_f1_by_threshold'][str(side['threshold'])]})")
+    for name, m in side["dev_metrics"].items():
+        print(f"dev {name:<10} P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}  acc {m['accuracy']:.3f}  AUC {m['roc_auc']:.3f}")
+    print(f"model: {args.out} ({side['seconds']} s)")
+    return 0
+
+
+def _eval_sets(args: argparse.Namespace) -> int:
+    from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
+    from corpusmill.tools.toxicity_default import evaluate_sets, format_table
+
+    if not Path(args.sets).is_dir():
+        print(f"--sets {args.sets}: no such directory (the shared labelled sets, e.g. ../shared/data/toxicity)", file=sys.stderr)
+        return 2
+    if args.model and not Path(args.model).is_file():
+        print(f"--model {args.model}: no such file (a model from train-classifier)", file=sys.stderr)
+        return 2
+    scorers: dict = {}
+    thresholds: dict = {}
+    for name in _csv_list(args.scorers):
+        if name == "wordlist":
+            scorers[name] = WordListScorer()
+        elif name == "default":
+            scorers[name] = FastTextScorer(None)
+            thresholds[name] = scorers[name].recommended_threshold() or 0.5
+        elif name == "profanity_check":
+            sc = ProfanityCheckScorer()
+            try:
+                sc.setup()
+            except ImportError as e:
+                print(f"skip profanity_check: {e}", file=sys.stderr)
+                continue
+            scorers[name] = sc
+        elif name == "fasttext":
+            if args.model:
+                scorers["train-classifier"] = FastTextScorer(args.model)
+        else:
+            print(f"--scorers: unknown scorer {name!r}; use wordlist,default,profanity_check,fasttext", file=sys.stderr)
+            return 2
+    for name in scorers:
+        thresholds.setdefault(name, args.threshold)
+    results = evaluate_sets(args.sets, scorers, thresholds)
+    print(format_table(results))
+    if args.json:
+        from corpusmill import atomic
+
+        atomic.write_json(args.json, results)
     return 0
 
 
@@ -85,23 +144,27 @@ def cmd_eval_toxicity(args: argparse.Namespace) -> int:
     from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
     from corpusmill.tools.toxicity_train import binarise, evaluate_scorer, read_labelled, split_rows, subsample
 
+    if args.sets:
+        return _eval_sets(args)
+    if not args.input or not args.positive:
+        raise UsageError("eval-toxicity needs --sets DIR, or --input FILE with --positive LABELS")
     need_file(args.input, "--input", "give labelled data (.jsonl or .csv, optionally .gz)")
     if args.model:
         need_fasttext_model(args.model, "--model")
     rows = binarise(read_labelled(args.input, args.text_field, args.label_field), _csv_list(args.positive))
     rows = subsample(rows, args.limit, args.seed)
-    _, test = split_rows(rows, args.test_fraction, args.seed)
+    _, test = split_rows(rows, args.test_fraction, args.seed, hash_split=args.hash_split)
     results = {}
     for name in _csv_list(args.scorers):
         if name == "wordlist":
             sc = WordListScorer()
             r = evaluate_scorer(sc.score, test, args.threshold)
-        elif name == "fasttext":
-            if not args.model:
+        elif name in ("fasttext", "default"):
+            if name == "fasttext" and not args.model:
                 print("skip fasttext: no --model", file=sys.stderr)
                 continue
-            sc = FastTextScorer(args.model)
-            r = evaluate_scorer(sc.score, test, args.threshold)
+            sc = FastTextScorer(args.model if name == "fasttext" else None)
+            r = evaluate_scorer(sc.score_many, test, args.threshold, batch=True)
         elif name == "profanity_check":
             sc = ProfanityCheckScorer()
             try:
@@ -126,13 +189,18 @@ def cmd_eval_toxicity(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="labelled data: .jsonl or .csv (optionally .gz)")
+def _add_data_args(p: argparse.ArgumentParser, input_required: bool = True) -> None:
+    p.add_argument("--input", required=input_required, help="labelled data: .jsonl or .csv (optionally .gz)")
     p.add_argument("--text-field", default="text", help="text column / key (default: text)")
     p.add_argument("--label-field", default="label", help="label column / key (default: label)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share, stratified (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split / sample / training seed (default 0)")
     p.add_argument("--limit", type=int, default=None, help="use a deterministic sample of this many rows")
+    p.add_argument(
+        "--hash-split",
+        action="store_true",
+        help="hold out a row iff int(sha1(text)[:8], 16) %% 5 == 0 (the shared sets' rule) instead of the seeded split",
+    )
 
 
 def add_subcommands(subparsers) -> None:
@@ -182,10 +250,23 @@ def add_subcommands(subparsers) -> None:
         help="precision/recall/F1 of the toxicity scorers on a held-out split of labelled text",
         description="Scores the held-out split train-classifier would use (same --seed/--test-fraction/--limit).",
     )
-    _add_data_args(p)
-    p.add_argument("--positive", required=True, help="comma-separated labels that mean toxic")
-    p.add_argument("--scorers", default="wordlist,fasttext,profanity_check")
+    _add_data_args(p, input_required=False)
+    p.add_argument("--sets", default=None, help="instead of --input: the shared labelled sets (../shared/data/toxicity); "
+                   "scores the test split of every set")
+    p.add_argument("--positive", default=None, help="comma-separated labels that mean toxic (with --input)")
+    p.add_argument("--scorers", default="wordlist,default,fasttext,profanity_check",
+                   help="wordlist, default (the shipped model), fasttext (--model), profanity_check")
     p.add_argument("--model", default=None, help="fastText model for the fasttext scorer")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--json", default=None, help="also write the results here")
     p.set_defaults(func=cmd_eval_toxicity)
+
+    p = subparsers.add_parser(
+        "train-toxicity",
+        help="train the default toxicity model on the training splits of the shared labelled sets",
+        description="Reproduces curation/data/toxicity_fasttext.ftz: fastText on the train rows of every set, "
+        "calibration and threshold on the dev rows (docs/toxicity.md).",
+    )
+    p.add_argument("--sets", required=True, help="the shared labelled sets, e.g. ../shared/data/toxicity")
+    p.add_argument("--out", required=True, help="model path (.ftz = quantised)")
+    p.set_defaults(func=cmd_train_toxicity)

@@ -7,7 +7,8 @@ to the model (metrics, split, hyper-parameters and the text preprocessing, which
 :class:`corpusmill.curation.filters.toxicity.FastTextScorer` reads back so scoring matches training).
 
 ``corpusmill eval-toxicity`` scores the same held-out split with each toxicity scorer (word list,
-fastText model, alt-profanity-check) and prints precision / recall / F1 at a threshold.
+fastText model, alt-profanity-check) and prints precision / recall / F1 at a threshold (``--sets``: the
+shared labelled sets instead, :mod:`corpusmill.tools.toxicity_default`).
 
 fastText 0.9.x on a 2-core machine can fail training with "Encountered NaN" when ``thread < 10`` with
 ``wordNgrams=1`` and no subwords; the defaults here use word bigrams, and :func:`train` raises ``thread``
@@ -85,10 +86,15 @@ def binarise(rows: Sequence[tuple[str, str]], positive: Iterable[str]) -> list[t
 
 
 def split_rows(
-    rows: Sequence[tuple[str, str]], test_fraction: float = 0.2, seed: int = 0
+    rows: Sequence[tuple[str, str]], test_fraction: float = 0.2, seed: int = 0, hash_split: bool = False
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Deterministic stratified split: per label, a seeded shuffle of the row order, the first
-    ``test_fraction`` go to the held-out set. Same input + seed -> same split."""
+    ``test_fraction`` go to the held-out set. Same input + seed -> same split. ``hash_split``: instead,
+    a row is held out iff ``int(sha1(text)[:8], 16) % 5 == 0`` (the shared sets' rule; equal texts stay together)."""
+    if hash_split:
+        from corpusmill.tools.toxicity_sets import bucket
+
+        return [r for r in rows if bucket(r[0]) != 0], [r for r in rows if bucket(r[0]) == 0]
     by_label: dict[str, list[int]] = defaultdict(list)
     for i, (_, lab) in enumerate(rows):
         by_label[lab].append(i)
@@ -159,6 +165,7 @@ class Preprocessing:
     lowercase: bool = True
     split_punct: bool = True
     max_chars: int | None = 20_000
+    mask: bool = False  # URLs, @mentions and HTML entities normalised (prepare_text)
 
 
 @dataclass
@@ -176,7 +183,7 @@ def write_fasttext_file(rows: Iterable[tuple[str, str]], path: str | os.PathLike
     n = 0
     with open(path, "w", encoding="utf-8") as f:
         for text, lab in rows:
-            t = prepare_text(text, lowercase=pre.lowercase, split_punct=pre.split_punct, max_chars=pre.max_chars)
+            t = prepare_text(text, **asdict(pre))
             if t:
                 f.write(f"{_label_token(lab)} {t}\n")
                 n += 1
@@ -233,7 +240,7 @@ def _train_in_fresh_process(train_file: str, params: dict, part: str, quantize: 
 def predict_labels(model, texts: Sequence[str], pre: Preprocessing) -> list[str]:
     out = []
     for text in texts:
-        t = prepare_text(text, lowercase=pre.lowercase, split_punct=pre.split_punct, max_chars=pre.max_chars)
+        t = prepare_text(text, **asdict(pre))
         labels, _ = model.predict(t, k=1)
         out.append(labels[0].removeprefix("__label__") if labels else "")
     return out
@@ -251,6 +258,7 @@ def train_classifier(
     limit: int | None = None,
     params: TrainParams | None = None,
     pre: Preprocessing | None = None,
+    hash_split: bool = False,
 ) -> TrainResult:
     """Train on a deterministic stratified split of ``input_path``, evaluate on the held-out part, write
     ``out`` (``.bin``; ``.ftz`` = quantised) and ``<out stem>.metrics.json``."""
@@ -262,7 +270,7 @@ def train_classifier(
     if positive:
         rows = binarise(rows, positive)
     rows = subsample(rows, limit, seed)
-    train, test = split_rows(rows, test_fraction, seed)
+    train, test = split_rows(rows, test_fraction, seed, hash_split=hash_split)
     model, params = train_fasttext(train, out, params, pre)
     t_train = time.time() - t0
     y_true = [_label_token(lab).removeprefix("__label__") for _, lab in test]
@@ -281,7 +289,8 @@ def train_classifier(
         "test_fraction": test_fraction,
         "seed": seed,
         "limit": limit,
-        "split": "stratified by label, seeded shuffle (corpusmill.tools.toxicity_train.split_rows)",
+        "split": "int(sha1(text)[:8], 16) % 5 == 0 held out" if hash_split
+        else "stratified by label, seeded shuffle (corpusmill.tools.toxicity_train.split_rows)",
         "params": asdict(params),
         "preprocessing": asdict(pre),
         "seconds": round(time.time() - t0, 2),

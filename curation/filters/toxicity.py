@@ -1,27 +1,20 @@
-"""Toxicity scoring and filtering with pluggable scorers.
+"""Toxicity scoring and filtering with pluggable scorers (docs/toxicity.md).
 
 ``Toxicity`` sets ``metadata["toxicity"]`` (a score in [0, 1]) and the signal ``toxicity.score`` on every
-live document; with ``action="drop"`` it drops documents scoring at or above ``threshold`` (reason
-``toxic``), with ``action="tag"`` it only records the score.
+scored document; ``action="drop"`` drops documents at or above ``threshold`` (reason ``toxic``),
+``action="tag"`` only records the score. It scores batches through the scorer's ``score_many``.
 
-Scorers (each has ``setup()`` and ``score(text) -> float``, pickles without its loaded state):
-
-* ``"wordlist"`` (:class:`WordListScorer`, the default; no download, no extra package): the LDNOOBW English
-  list shipped in ``curation/data/ldnoobw_en.txt`` (CC-BY-4.0). The score is a saturating function of the
-  bad-word ratio r = matched words / words: ``1 - 2 ** (-r / half_ratio)``, 0 for no match, 0.5 at
-  ``half_ratio`` (1 listed word per 100 words), 0.9 at 3.3x that. It measures obscenity/profanity, not
-  hate or harassment without swear words.
-* ``"fasttext"`` (:class:`FastTextScorer`): a fastText supervised classifier given by path (dolma's Jigsaw
-  approach, or a model from ``corpusmill train-classifier``); score = P(positive labels).
-* ``"profanity_check"`` (:class:`ProfanityCheckScorer`): alt-profanity-check's linear SVM (optional extra:
-  ``pip install alt-profanity-check==1.9.1 scikit-learn==1.9.1``).
-
-A scorer object with a ``score(text)`` method can also be passed directly.
+Scorers (``setup()``, ``score(text)``, ``score_many(texts)``; they pickle without their loaded state):
+``"fasttext"`` (:class:`FastTextScorer`; without ``model_path`` the shipped calibrated model, the default),
+``"wordlist"`` (:class:`WordListScorer`, the LDNOOBW list), ``"profanity_check"``
+(:class:`ProfanityCheckScorer`, optional extra), or any object with ``score(text)``.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -31,11 +24,14 @@ from typing import Any, Protocol
 from datatrove.data import Document
 
 from corpusmill.curation.stage import Filter
+from corpusmill.curation.text.languages import language_set
 
 _WS = re.compile(r"\s+")
 # words (keeping s&m, g-spot, don't together) and single symbols (emoji such as the middle finger)
 _TOKEN = re.compile(r"\w+(?:[&'’-]\w+)*|[^\w\s]")
 _PUNCT_SPLIT = re.compile(r"\w+|[^\w\s]")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_MENTION = re.compile(r"@\w+")
 
 
 class Scorer(Protocol):
@@ -162,15 +158,23 @@ class WordListScorer:
     def score(self, text: str) -> float:
         return self.score_counts(*self.counts(text))
 
+    def score_many(self, texts: list[str]) -> list[float]:
+        return [self.score(t) for t in texts]
+
 
 # --------------------------------------------------------------------------------------------------
 # fastText classifier
 # --------------------------------------------------------------------------------------------------
-def prepare_text(text: str, *, lowercase: bool = True, split_punct: bool = True, max_chars: int | None = None) -> str:
+def prepare_text(
+    text: str, *, lowercase: bool = True, split_punct: bool = True, max_chars: int | None = None, mask: bool = False
+) -> str:
     """The text normalisation used both to train (``corpusmill train-classifier``) and to score: first
-    ``max_chars`` characters, lower-cased, punctuation split from words, one line."""
+    ``max_chars`` characters, (``mask``: HTML entities decoded, URLs -> ``xurl``, @mentions -> ``xuser``),
+    lower-cased, punctuation split from words, one line."""
     if max_chars:
         text = text[:max_chars]
+    if mask:
+        text = _MENTION.sub(" xuser ", _URL.sub(" xurl ", html.unescape(text)))
     if lowercase:
         text = text.lower()
     if split_punct:
@@ -184,11 +188,22 @@ def sidecar_path(model_path: str | os.PathLike) -> Path:
     return p.with_name(p.stem + ".metrics.json")
 
 
+#: the shipped default model (``corpusmill train-toxicity``; docs/toxicity.md)
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "toxicity_fasttext.ftz"
+
+
+def read_sidecar(model_path: str | os.PathLike) -> dict[str, Any]:
+    sc = sidecar_path(model_path)
+    return json.loads(sc.read_text()) if sc.is_file() else {}
+
+
 class FastTextScorer:
-    """P(positive labels) from a fastText supervised classifier.
+    """P(positive labels) from a fastText supervised classifier, calibrated when its sidecar says how.
 
     Args:
-        model_path: the ``.bin`` / ``.ftz`` model.
+        model_path: the ``.bin`` / ``.ftz`` model; ``None`` = the shipped default model (trained on the
+            shared labelled sets, calibrated: its ``.metrics.json`` holds a logistic map from the fastText
+            logit and the word-list score to P(toxic), and the recommended threshold).
         positive_labels: labels (with or without ``__label__``) whose probabilities are summed. Default: the
             ``positive_label`` recorded by train-classifier next to the model, else ``("toxic",
             "positive")`` (dolma's Jigsaw models use ``toxic`` / ``non_toxic``).
@@ -207,15 +222,29 @@ class FastTextScorer:
         split_punct: bool | None = None,
         max_chars: int | None = 20_000,
     ):
-        if model_path is None:
-            raise ValueError("the fasttext toxicity scorer needs model_path (a fastText classifier .bin/.ftz)")
-        self.model_path = str(model_path)
+        self.model_path = str(model_path if model_path is not None else DEFAULT_MODEL)
         self.positive_labels = [positive_labels] if isinstance(positive_labels, str) else positive_labels
         self.lowercase = lowercase
         self.split_punct = split_punct
         self.max_chars = max_chars
+        self.mask = False
         self._model = None
         self._positive: frozenset[str] | None = None
+        self._calibration: dict[str, Any] | None = None
+        self._words: WordListScorer | None = None
+
+    def model_languages(self) -> list[str] | None:
+        """The languages recorded with a local model (the shipped one: en, de, pt), else None."""
+        if "://" in self.model_path:
+            return None
+        return read_sidecar(self.model_path).get("languages")
+
+    def recommended_threshold(self) -> float | None:
+        """The threshold recorded with a local model (the shipped one: derived on its dev rows)."""
+        if "://" in self.model_path:
+            return None
+        t = read_sidecar(self.model_path).get("threshold")
+        return float(t) if t is not None else None
 
     def setup(self) -> None:
         if self._model is not None:
@@ -225,12 +254,16 @@ class FastTextScorer:
         self.model_path = str(localize(self.model_path))  # gs:// etc. -> a cached local copy
         if not Path(self.model_path).is_file():
             raise FileNotFoundError(f"fastText toxicity model not found: {self.model_path}")
-        meta: dict[str, Any] = {}
-        sc = sidecar_path(self.model_path)
-        if sc.is_file():
-            side = json.loads(sc.read_text())
-            meta = dict(side.get("preprocessing") or {})
-            meta["positive_label"] = side.get("positive_label")
+        side = read_sidecar(self.model_path)
+        meta = dict(side.get("preprocessing") or {})
+        meta["positive_label"] = side.get("positive_label")
+        self.mask = bool(meta.get("mask", False))
+        if meta.get("max_chars") and self.max_chars and self.max_chars > meta["max_chars"]:
+            self.max_chars = int(meta["max_chars"])
+        self._calibration = side.get("calibration")
+        if self._calibration and "wordlist" in self._calibration["features"]:
+            self._words = WordListScorer()
+            self._words.setup()
         if self.lowercase is None:
             self.lowercase = bool(meta.get("lowercase", True))
         if self.split_punct is None:
@@ -252,18 +285,40 @@ class FastTextScorer:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_model"] = None
+        state["_model"] = state["_words"] = None
         return state
 
     def score(self, text: str) -> float:
+        return self.score_many([text])[0]
+
+    def score_many(self, texts: list[str]) -> list[float]:
+        """One ``predict`` call for the whole list (fastText loops in C++)."""
         if self._model is None:
             self.setup()
-        t = prepare_text(text, lowercase=self.lowercase, split_punct=self.split_punct, max_chars=self.max_chars)
-        if not t:
-            return 0.0
-        labels, probs = self._model.predict(t, k=-1)
-        p = sum(float(pr) for lab, pr in zip(labels, probs) if lab in self._positive)
-        return min(1.0, max(0.0, p))
+        prepared = [
+            prepare_text(t, lowercase=self.lowercase, split_punct=self.split_punct, max_chars=self.max_chars, mask=self.mask)
+            for t in texts
+        ]
+        nonempty = [i for i, t in enumerate(prepared) if t]
+        out = [0.0] * len(texts)
+        if nonempty:
+            all_labels, all_probs = self._model.predict([prepared[i] for i in nonempty], k=-1)
+            for i, labels, probs in zip(nonempty, all_labels, all_probs):
+                p = sum(float(pr) for lab, pr in zip(labels, probs) if lab in self._positive)
+                out[i] = min(1.0, max(0.0, p))
+        if self._calibration:
+            out = [self._calibrate(out[i], texts[i]) if prepared[i] else 0.0 for i in range(len(texts))]
+        return out
+
+    def _calibrate(self, p: float, text: str) -> float:
+        """Logistic map of (fastText logit, word-list score) -> P(toxic), fitted on held-out rows."""
+        cal = self._calibration
+        p = min(max(p, 1e-5), 1 - 1e-5)
+        feats = {"fasttext_logit": math.log(p / (1 - p))}
+        if self._words is not None:
+            feats["wordlist"] = self._words.score(text[: self.max_chars] if self.max_chars else text)
+        z = cal["intercept"] + sum(c * feats[f] for c, f in zip(cal["coef"], cal["features"]))
+        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,11 +352,7 @@ class ProfanityCheckScorer:
         return state
 
     def score(self, text: str) -> float:
-        if self._predict is None:
-            self.setup()
-        if self.max_chars:
-            text = text[: self.max_chars]
-        return float(self._predict([text])[0])
+        return self.score_many([text])[0]
 
     def score_many(self, texts: list[str]) -> list[float]:
         if self._predict is None:
@@ -314,7 +365,7 @@ class ProfanityCheckScorer:
 SCORERS = {"wordlist": WordListScorer, "fasttext": FastTextScorer, "profanity_check": ProfanityCheckScorer}
 
 
-def make_scorer(scorer: str | Scorer = "wordlist", **kwargs: Any) -> Scorer:
+def make_scorer(scorer: str | Scorer = "fasttext", **kwargs: Any) -> Scorer:
     if not isinstance(scorer, str):
         return scorer
     try:
@@ -328,12 +379,16 @@ class Toxicity(Filter):
     """Score toxicity; drop (``action="drop"``) or only tag (``action="tag"``) documents.
 
     Args:
-        scorer: ``"wordlist"`` (default, offline), ``"fasttext"`` (needs ``model_path``),
-            ``"profanity_check"``, or a scorer object with ``score(text)``.
-        threshold: drop when score >= threshold (0.5).
+        scorer: ``"fasttext"`` (default: the shipped calibrated model, or your ``model_path``),
+            ``"wordlist"``, ``"profanity_check"``, or a scorer object with ``score(text)``.
+        threshold: drop when score >= threshold; default: the threshold recorded with the model (the
+            shipped model's, derived on held-out rows), else 0.5.
         action: ``"drop"`` or ``"tag"``.
         model_path / positive_labels: for the fasttext scorer.
         wordlist_path / half_ratio: for the wordlist scorer.
+        batch_size: documents per scorer call when the scorer has ``score_many`` (engines batch them).
+        languages: documents scored; ``"model"`` (default): the languages the model records (the shipped
+            model: en, de, pt; others pass unscored), every document for scorers without; ``"all"`` / a list.
         scorer_kwargs: any other scorer argument.
     """
 
@@ -342,13 +397,15 @@ class Toxicity(Filter):
 
     def __init__(
         self,
-        scorer: str | Scorer = "wordlist",
-        threshold: float = 0.5,
+        scorer: str | Scorer = "fasttext",
+        threshold: float | None = None,
         action: str = "drop",
         model_path: str | os.PathLike | None = None,
         positive_labels: Iterable[str] | str | None = None,
         wordlist_path: str | os.PathLike | None = None,
         half_ratio: float | None = None,
+        batch_size: int = 256,
+        languages: Iterable[str] | str | None = "model",
         **scorer_kwargs: Any,
     ):
         if action not in ("drop", "tag"):
@@ -361,16 +418,34 @@ class Toxicity(Filter):
             if half_ratio is not None:
                 kwargs["half_ratio"] = half_ratio
         self.scorer = make_scorer(scorer, **kwargs)
+        if threshold is None:
+            rec = getattr(self.scorer, "recommended_threshold", None)
+            threshold = (rec() if rec else None) or 0.5
         self.threshold = float(threshold)
         self.action = action
+        if languages == "model":
+            rec = getattr(self.scorer, "model_languages", None)
+            languages = rec() if rec else None
+        self.languages = language_set(None if languages == "all" else languages)
+        # engines hand over this many documents per filter_batch call when the scorer scores lists
+        self.batch_size = max(1, int(batch_size)) if hasattr(self.scorer, "score_many") else 1
 
     def setup(self) -> None:
         self.scorer.setup()
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        s = float(self.scorer.score(doc.text))
+    def _verdict(self, doc: Document, s: float) -> bool | tuple[bool, str]:
+        s = float(s)
         doc.metadata["toxicity"] = s
         self.signals(doc)["score"] = s
         if self.action == "drop" and s >= self.threshold:
             return False, "toxic"
         return True
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return self._verdict(doc, self.scorer.score(doc.text))
+
+    def filter_batch(self, docs: list[Document]) -> list[Any]:
+        if not hasattr(self.scorer, "score_many"):
+            return [self.filter(d) for d in docs]
+        scores = self.scorer.score_many([d.text for d in docs])  # all scores first: no document changed if it raises
+        return [self._verdict(d, s) for d, s in zip(docs, scores)]

@@ -89,7 +89,7 @@ def test_custom_wordlist(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 def test_filter_drops_and_tags():
     clean, dirty = "Have a nice day, friends.", "fuck you, you stupid bitch"
-    f = Toxicity()
+    f = Toxicity(scorer="wordlist")
     d = apply_stage(f, _doc(dirty))
     assert d.metadata["cm_status"] == "dropped"
     assert d.metadata["cm_stage"] == "toxicity" and d.metadata["cm_reason"] == "toxic"
@@ -98,11 +98,11 @@ def test_filter_drops_and_tags():
     d = apply_stage(f, _doc(clean))
     assert "cm_status" not in d.metadata and d.metadata["toxicity"] == 0.0
 
-    tag = Toxicity(action="tag")
+    tag = Toxicity(scorer="wordlist", action="tag")
     d = apply_stage(tag, _doc(dirty))
     assert "cm_status" not in d.metadata and d.metadata["toxicity"] > 0.5
 
-    assert Toxicity(threshold=1.01).filter(_doc(dirty)) is True
+    assert Toxicity(scorer="wordlist", threshold=1.01).filter(_doc(dirty)) is True
     with pytest.raises(ValueError):
         Toxicity(action="delete")
     with pytest.raises(ValueError):
@@ -217,7 +217,7 @@ def test_fasttext_scorer_and_pickle(trained):
 
 
 def test_wordlist_toxicity_pickles():
-    f = Toxicity()
+    f = Toxicity(scorer="wordlist")
     f.setup()
     assert f.scorer._single
     g = pickle.loads(pickle.dumps(f))
