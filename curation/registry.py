@@ -39,11 +39,29 @@ def stage_class(name: str) -> type:
 
 #: the reserved recipe parameter for per-language thresholds (corpusmill.curation.filters.per_language)
 PER_LANGUAGE = "per_language"
+#: the reserved recipe parameter for the source scope (``source_kind`` values; every per-document stage)
+SOURCES = "sources"
+
+
+def source_set(name: str, sources: Any) -> frozenset[str] | None:
+    """A recipe's ``sources:`` (a name or a list of names) as a set; TypeError names what is wrong."""
+    if sources is None:
+        return None
+    if name in DEDUP_STAGES:
+        raise TypeError(f"'{SOURCES}' does not apply to {name} (dedup compares all documents with each other)")
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, (list, tuple)) or not sources or not all(isinstance(s, str) and s for s in sources):
+        raise TypeError(f"'{SOURCES}' must be a source_kind or a non-empty list of them "
+                        f"(e.g. [web, wikipedia, book]), got {sources!r}")
+    return frozenset(sources)
 
 
 def validate_params(name: str, params: dict[str, Any]) -> None:
     """Raise TypeError naming any parameter the stage's constructor does not take."""
     cls = stage_class(name)
+    params = dict(params)
+    source_set(name, params.pop(SOURCES, None))
     if PER_LANGUAGE in params:
         try:
             build_stage(name, params)
@@ -66,6 +84,7 @@ def validate_params(name: str, params: dict[str, Any]) -> None:
 def build_stage(name: str, params: dict[str, Any] | None = None):
     params = dict(params or {})
     per_language = params.pop(PER_LANGUAGE, None)
+    sources = source_set(name, params.pop(SOURCES, None))
     cls = stage_class(name)
     if per_language is not None:
         from corpusmill.curation.filters.per_language import PerLanguage
@@ -73,5 +92,9 @@ def build_stage(name: str, params: dict[str, Any] | None = None):
 
         if not issubclass(cls, Filter):
             raise ValueError(f"{name}: per_language applies to filter stages only")
-        return PerLanguage(name, cls, params, per_language)
-    return cls(**params)
+        stage = PerLanguage(name, cls, params, per_language)
+    else:
+        stage = cls(**params)
+    if sources is not None:
+        stage.sources = sources
+    return stage

@@ -9,7 +9,7 @@ and may reject it by returning a reason string.
 
 :func:`apply_stage` is the one place that runs a stage on a document: engines call it, and it turns
 exceptions into counted errors so one bad document never stops a run; a document outside a stage's
-``languages`` scope passes that stage untouched.
+``languages`` or ``sources`` scope passes that stage untouched.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class Stage:
     name: str = "stage"
     #: normalised language codes this stage applies to (None: every document; a missing language is English)
     languages: frozenset[str] | None = None
+    #: ``source_kind`` values (web, book, wikipedia, ...) this stage applies to (None: every document).
+    #: Set from a recipe's ``sources:`` by :func:`corpusmill.curation.registry.build_stage`.
+    sources: frozenset[str] | None = None
 
     def setup(self) -> None:
         """Load models or other heavy state. Called once per worker before the first document."""
@@ -89,9 +92,15 @@ class Transform(Stage):
         raise NotImplementedError
 
 
+def in_sources(doc: Document, sources: frozenset[str] | None) -> bool:
+    """Whether a stage restricted to ``sources`` (None = all) applies to ``doc`` (its ``source_kind``;
+    a document without one only meets an unrestricted stage)."""
+    return sources is None or doc.metadata.get("source_kind") in sources
+
+
 def apply_stage(stage: Stage, doc: Document) -> Document:
     """Run ``stage`` on ``doc`` (skipping rejected docs and control records). Never raises."""
-    if not is_alive(doc) or not stage.applies_to(doc):
+    if not is_alive(doc) or not in_sources(doc, getattr(stage, "sources", None)) or not stage.applies_to(doc):
         return doc
     try:
         if isinstance(stage, Filter):
