@@ -21,6 +21,10 @@ STAGES: dict[str, str] = {
     "stop_words": "corpusmill.curation.filters.stop_words:StopWords",
     "token_ratio": "corpusmill.curation.filters.token_ratio:TokenToWordRatio",
     "toxicity": "corpusmill.curation.filters.toxicity:Toxicity",
+    "pii": "corpusmill.curation.filters.pii:PII",
+    "url_filter": "corpusmill.curation.filters.url:URLFilter",
+    "decontaminate": "corpusmill.curation.filters.decontamination:Decontaminate",
+    "quality": "corpusmill.curation.filters.quality:QualityClassifier",
     "exact_dedup": "corpusmill.curation.dedup.config:ExactDedupConfig",
     "minhash_dedup": "corpusmill.curation.dedup.config:MinhashDedupConfig",
 }
