@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = [
     "corpusmill.pipelines.curate_cli",  # curate, demo
     "corpusmill.tools.cli",  # assets, train-classifier
+    "corpusmill.tools.quality_train",  # train-quality
     "corpusmill.tokenizer.cli",  # train-tokenizer, tokenizer-report, pack
     "corpusmill.trainer.cli",  # train, sample
     "corpusmill.stats.cli",  # stats, report
