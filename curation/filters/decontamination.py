@@ -24,6 +24,7 @@ import numpy as np
 from datatrove.data import Document
 
 from corpusmill.curation.dedup.normalize import shingle_hashes
+from corpusmill.curation.text.languages import language_set
 from corpusmill.curation.stage import Filter
 
 ACTIONS = ("drop", "tag")
@@ -177,6 +178,7 @@ class Decontaminate(Filter):
         min_words: int = 0,
         max_matches: int = 0,
         action: str = "drop",
+        languages: Iterable[str] | str | None = None,
     ):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
@@ -188,6 +190,7 @@ class Decontaminate(Filter):
         self.n, self.min_words, self.max_matches, self.action = n, int(min_words), max_matches, action
         self.drop_above = max_matches + 0.5 if action == "drop" else None  # the report's line between counts
         self._index: NGramIndex | None = None
+        self.languages = language_set(languages)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from datatrove.data import Document
 
+from corpusmill.curation.text.languages import language_set
 from corpusmill.curation.stage import Transform
 
 # datatrove 0.10 PIIFormatter's e-mail pattern, unchanged
@@ -95,6 +96,7 @@ class PII(Transform):
         ip_replacement: Sequence[str] | str = IPV4_REPLACEMENT,
         ipv6_replacement: Sequence[str] | str = IPV6_REPLACEMENT,
         phone_replacement: Sequence[str] | str = PHONE_REPLACEMENT,
+        languages: Iterable[str] | str | None = None,
     ):
         self.emails, self.ipv4, self.ipv6, self.phones = bool(emails), bool(ipv4), bool(ipv6), bool(phones)
         self.only_public_ips = bool(only_public_ips)
@@ -102,6 +104,7 @@ class PII(Transform):
         self.ip_replacement = _tuple(ip_replacement, "ip_replacement")
         self.ipv6_replacement = _tuple(ipv6_replacement, "ipv6_replacement")
         self.phone_replacement = _tuple(phone_replacement, "phone_replacement")
+        self.languages = language_set(languages)
 
     def redact(self, text: str) -> tuple[str, dict[str, int]]:
         """``(new text, replacements per kind)``."""

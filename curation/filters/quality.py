@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from datatrove.data import Document
 
+from corpusmill.curation.text.languages import language_set
 from corpusmill.curation.stage import Filter
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -64,6 +66,7 @@ class QualityClassifier(Filter):
         threshold: float | None = None,
         top_fraction: float | None = None,
         action: str = "drop",
+        languages: Iterable[str] | str | None = None,
     ):
         if action not in ("drop", "tag"):
             raise ValueError(f"action must be 'drop' or 'tag', got {action!r}")
@@ -92,6 +95,7 @@ class QualityClassifier(Filter):
         self.tag_threshold = float(threshold)
         self.action = action
         self._model = None
+        self.languages = language_set(languages)
 
     def crawl_quantile(self, q: float) -> float:
         """The ``q`` quantile of the held-out crawl scores (linear interpolation over the stored 101 points)."""

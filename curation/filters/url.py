@@ -19,6 +19,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
+from corpusmill.curation.text.languages import language_set
 from corpusmill.curation.stage import Filter
 
 _NORMALIZER = re.compile(r"[^a-zA-Z0-9]+")  # datatrove's url_filter.normalizer
@@ -102,6 +103,7 @@ class URLFilter(Filter):
         soft_word_threshold: int = 2,
         datatrove_lists: bool = False,
         missing_url: str = "keep",
+        languages: Iterable[str] | str | None = None,
     ):
         if missing_url not in ("keep", "drop"):
             raise ValueError(f"missing_url must be 'keep' or 'drop', got {missing_url!r}")
@@ -128,6 +130,7 @@ class URLFilter(Filter):
         self._lists: dict[str, set[str]] | None = None
         self._automaton = None
         self._extract = None
+        self.languages = language_set(languages)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
