@@ -48,10 +48,14 @@ def test_modern_recipe_end_to_end(modern_run, tmp_path):
     assert not any(k.startswith(("c4:", "fineweb:", "quality:", "url_filter:")) for k in
                    dict(rows(f"""SELECT stage || ':' || reason, count(*) FROM read_parquet('{out}/dropped/*.parquet')
                                  WHERE source_kind <> 'web' GROUP BY ALL""")))
-    # every kept web document carries its quality score and PII counts; books carry PII counts only
+    # every kept English web document carries its quality score (the stage is scoped to [en] and [web]);
+    # every kept document its PII counts
     web = rows(f"""SELECT count(*), count(signals['quality.score']), count(signals['pii.emails'])
-                   FROM read_parquet('{out}/curated/*.parquet') WHERE source_kind = 'web'""")[0]
+                   FROM read_parquet('{out}/curated/*.parquet') WHERE source_kind = 'web' AND language = 'en'""")[0]
     assert web[0] > 0 and web[0] == web[1] == web[2]
+    assert rows(f"""SELECT count(*) FROM read_parquet('{out}/curated/*.parquet')
+                    WHERE signals['pii.emails'] IS NULL OR (source_kind <> 'web' OR language <> 'en')
+                      AND signals['quality.score'] IS NOT NULL""") == [(0,)]
     books = rows(f"""SELECT count(DISTINCT source_file), count(signals['quality.score']), count(signals['pii.phones'])
                      FROM read_parquet('{out}/curated/*.parquet') WHERE source_kind = 'book'""")[0]
     assert books[0] == 4 and books[1] == 0 and books[2] > 0  # every distinct book, one edition each
