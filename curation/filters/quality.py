@@ -92,7 +92,6 @@ class QualityClassifier(Filter):
         elif threshold is None:
             threshold = float(self.meta.get("default_threshold", 0.5))
         self.threshold = float(threshold) if action == "drop" else None
-        self.tag_threshold = float(threshold)
         self.action = action
         self._model = None
         self.languages = language_set(languages)
