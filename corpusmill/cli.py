@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "corpusmill.tools.cli",  # assets, train-classifier
     "corpusmill.tools.export_dataset",  # export-dataset
     "corpusmill.pipelines.demo",  # examples
+    "corpusmill.tools.quality_train",  # train-quality
     "corpusmill.tokenizer.cli",  # train-tokenizer, tokenizer-report, pack
     "corpusmill.trainer.cli",  # train, sample
     "corpusmill.trainer.export",  # export

@@ -21,6 +21,10 @@ STAGES: dict[str, str] = {
     "stop_words": "corpusmill.curation.filters.stop_words:StopWords",
     "token_ratio": "corpusmill.curation.filters.token_ratio:TokenToWordRatio",
     "toxicity": "corpusmill.curation.filters.toxicity:Toxicity",
+    "pii": "corpusmill.curation.filters.pii:PII",
+    "url_filter": "corpusmill.curation.filters.url:URLFilter",
+    "decontaminate": "corpusmill.curation.filters.decontamination:Decontaminate",
+    "quality": "corpusmill.curation.filters.quality:QualityClassifier",
     "exact_dedup": "corpusmill.curation.dedup.config:ExactDedupConfig",
     "minhash_dedup": "corpusmill.curation.dedup.config:MinhashDedupConfig",
 }
@@ -39,6 +43,22 @@ def stage_class(name: str) -> type:
 
 #: the reserved recipe parameter for per-language thresholds (corpusmill.curation.filters.per_language)
 PER_LANGUAGE = "per_language"
+#: the reserved recipe parameter for the source scope (``source_kind`` values; every per-document stage)
+SOURCES = "sources"
+
+
+def source_set(name: str, sources: Any) -> frozenset[str] | None:
+    """A recipe's ``sources:`` (a name or a list of names) as a set; TypeError names what is wrong."""
+    if sources is None:
+        return None
+    if name in DEDUP_STAGES:
+        raise TypeError(f"'{SOURCES}' does not apply to {name} (dedup compares all documents with each other)")
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, (list, tuple)) or not sources or not all(isinstance(s, str) and s for s in sources):
+        raise TypeError(f"'{SOURCES}' must be a source_kind or a non-empty list of them "
+                        f"(e.g. [web, wikipedia, book]), got {sources!r}")
+    return frozenset(sources)
 
 
 def validate_params(name: str, params: dict[str, Any]) -> None:
@@ -47,6 +67,8 @@ def validate_params(name: str, params: dict[str, Any]) -> None:
     from corpusmill.curation.params import ParamError, check_params
 
     cls = stage_class(name)
+    params = dict(params)
+    source_set(name, params.pop(SOURCES, None))
     check_params(name, cls, {k: v for k, v in params.items() if k != PER_LANGUAGE})
     if PER_LANGUAGE in params:
         from corpusmill.curation.filters.per_language import resolve_table
@@ -77,6 +99,7 @@ def validate_params(name: str, params: dict[str, Any]) -> None:
 def build_stage(name: str, params: dict[str, Any] | None = None):
     params = dict(params or {})
     per_language = params.pop(PER_LANGUAGE, None)
+    sources = source_set(name, params.pop(SOURCES, None))
     cls = stage_class(name)
     if per_language is not None:
         from corpusmill.curation.filters.per_language import PerLanguage
@@ -84,5 +107,9 @@ def build_stage(name: str, params: dict[str, Any] | None = None):
 
         if not issubclass(cls, Filter):
             raise ValueError(f"{name}: per_language applies to filter stages only")
-        return PerLanguage(name, cls, params, per_language)
-    return cls(**params)
+        stage = PerLanguage(name, cls, params, per_language)
+    else:
+        stage = cls(**params)
+    if sources is not None:
+        stage.sources = sources
+    return stage

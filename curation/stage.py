@@ -9,9 +9,9 @@ and may reject it by returning a reason string.
 
 :func:`apply_stage` is the one place that runs a stage on a document: engines call it, and it turns
 exceptions into counted errors so one bad document never stops a run; a document outside a stage's
-``languages`` scope passes that stage untouched. A stage with ``batch_size > 1`` (model scorers) is fed
-lists by the engines through :func:`apply_stage_batch` (``filter_batch`` / ``transform_batch``), with the
-same results and the same error accounting as one document at a time.
+``languages`` or ``sources`` scope passes that stage untouched. A stage with ``batch_size > 1`` (model
+scorers) is fed lists by the engines through :func:`apply_stage_batch` (``filter_batch`` /
+``transform_batch``), with the same results and the same error accounting as one document at a time.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ class Stage:
     languages: frozenset[str] | None = None
     #: documents per ``filter_batch`` / ``transform_batch`` call the engines hand over (1: one at a time)
     batch_size: int = 1
+    #: ``source_kind`` values (web, book, wikipedia, ...) this stage applies to (None: every document).
+    #: Set from a recipe's ``sources:`` by :func:`corpusmill.curation.registry.build_stage`.
+    sources: frozenset[str] | None = None
 
     def setup(self) -> None:
         """Load models or other heavy state. Called once per worker before the first document."""
@@ -133,9 +136,20 @@ def _record_error(stage: Stage, doc: Document, e: BaseException) -> None:
     )
 
 
+def in_stage_scope(stage: Stage, doc: Document) -> bool:
+    """Whether ``stage`` judges ``doc``: its ``sources`` and its ``languages`` scope (both engines ask this)."""
+    return in_sources(doc, getattr(stage, "sources", None)) and stage.applies_to(doc)
+
+
+def in_sources(doc: Document, sources: frozenset[str] | None) -> bool:
+    """Whether a stage restricted to ``sources`` (None = all) applies to ``doc`` (its ``source_kind``;
+    a document without one only meets an unrestricted stage)."""
+    return sources is None or doc.metadata.get("source_kind") in sources
+
+
 def apply_stage(stage: Stage, doc: Document) -> Document:
     """Run ``stage`` on ``doc`` (skipping rejected docs and control records). Never raises."""
-    if not is_alive(doc) or not stage.applies_to(doc):
+    if not is_alive(doc) or not in_stage_scope(stage, doc):
         return doc
     try:
         _record(stage, doc, stage.filter(doc) if isinstance(stage, Filter) else stage.transform(doc))
@@ -149,7 +163,7 @@ def apply_stage_batch(stage: Stage, docs: list[Document]) -> list[Document]:
     ``transform_batch`` call; returns ``docs`` (same order). Never raises. Results are those of
     :func:`apply_stage` one by one: a document the batch reports as failed becomes a counted error, and if
     the batch call itself raises, its documents are run one at a time so only the bad one errors."""
-    todo = [d for d in docs if is_alive(d) and stage.applies_to(d)]
+    todo = [d for d in docs if is_alive(d) and in_stage_scope(stage, d)]
     if not todo:
         return docs
     try:

@@ -6,6 +6,9 @@
 - :class:`FineWebQuality` (``fineweb``): Penedo et al. 2024.
 - :class:`StopWords` (``stop_words``): Gopher's stop-word rule for any language with a stop-word list.
 - :class:`TokenToWordRatio` (``token_ratio``): subword tokens per word within per-language bounds (ours).
+- Model-based and safety stages (import them from their modules): ``url.URLFilter`` (``url_filter``),
+  ``quality.QualityClassifier`` (``quality``), ``decontamination.Decontaminate`` (``decontaminate``),
+  ``pii.PII`` (``pii``).
 
 All of them share one word / line / paragraph split per document (:mod:`corpusmill.curation.text`) and
 record their measurements under ``metadata["signals"]["<stage>.<signal>"]``. See docs/filters.md.

@@ -67,3 +67,34 @@ def test_beam_matches_datatrove_on_default_recipe(datatrove_run, shared_data, tm
     man = "SELECT shard, read, kept, dropped, errored, dropped_by FROM read_parquet('{}/manifest/*.parquet') ORDER BY shard"
     assert rows(man.format(bm)) == rows(man.format(dt))
     assert rows(f"SELECT DISTINCT engine FROM read_parquet('{bm}/manifest/*.parquet')") == [("beam",)]
+
+
+@pytest.mark.slow
+def test_default_recipe_keeps_every_distinct_book(datatrove_run, shared_data):
+    """Issue 16, point 7: books are split into chapters and only web text meets C4's and FineWeb's line
+    rules, so every distinct book survives (Sherlock Holmes used to fail gopher_long_doc, News from
+    Nowhere c4 curly_bracket); of two editions of one book, one is kept and the other is a duplicate."""
+    out, _ = datatrove_run
+    kept = dict(rows(f"""SELECT source_file, count(*) FROM read_parquet('{out}/curated/*.parquet')
+                         WHERE source_kind = 'book' GROUP BY ALL"""))
+    dropped = rows(f"""SELECT source_file, stage, count(*) FROM read_parquet('{out}/dropped/*.parquet')
+                       WHERE source_kind = 'book' GROUP BY ALL""")
+    books = sorted(p.name for p in (shared_data / "books").glob("*.txt"))
+    by_work: dict[str, list[str]] = {}
+    for name in books:
+        by_work.setdefault(name.split("_")[0], []).append(f"books/{name}")
+    assert len(by_work) == 4
+    for work, editions in by_work.items():
+        survivors = [e for e in editions if kept.get(e)]
+        assert len(survivors) == 1, (work, survivors)
+        others = set(editions) - set(survivors)
+        # the other edition goes as a duplicate, chapter by chapter (one table of contents fails Gopher's
+        # alphabetic-word rule on its own)
+        for f, stage, n in dropped:
+            if f in others:
+                assert stage in ("exact_dedup", "minhash_dedup") or n == 1, (f, stage, n)
+    # no book text is dropped by a web rule any more
+    assert not [d for d in dropped if d[1] in ("c4", "fineweb") or (d[1] == "gopher_quality" and d[2] > 1)]
+    long_reasons = rows(f"""SELECT count(*) FROM read_parquet('{out}/dropped/*.parquet')
+                            WHERE source_kind = 'book' AND reason = 'gopher_long_doc'""")
+    assert long_reasons == [(0,)]

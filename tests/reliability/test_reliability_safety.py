@@ -110,6 +110,7 @@ REVIEWED = {
     ("corpusmill/cli.py", "import_module"): "fixed COMMAND_MODULES list",
     ("curation/assets.py", "subprocess.run"): "pip download of one pinned wheel (fixed name, sha256 checked)",
     ("curation/filters/language.py", "load_model"): "fastText binary model (its own format, not pickle)",
+    ("curation/filters/quality.py", "load_model"): "fastText binary model (its own format, not pickle)",
     ("corpusmill/tools/toxicity_train.py", "load_model"): "fastText model it has just trained (train-classifier command)",
     ("trainer/cli.py", "load_model"): "corpusmill.trainer.train.load_model, see below",
     ("trainer/train.py", "torch.load"): "torch.load(weights_only=False) of the trainer's own ckpt.pt, a pickle: "
