@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, ClassVar, Iterator
 from datatrove.data import Document
 
 from corpusmill.curation.document import ERRORED, EVENT, SHARD_END, new_document, reject
+from corpusmill.curation.sanitize import sanitize
 
 log = logging.getLogger("corpusmill")
 
@@ -76,6 +77,11 @@ class Reader:
         md = dict(rec.metadata)
         md.setdefault("source_kind", self.source_kind)
         doc = new_document(rec.text, source_file, rec.position, **md)
+        try:
+            sanitize(doc)  # stages see valid strings: a lone surrogate is replaced (and counted) here, not at the sink
+        except Exception as e:  # e.g. metadata nested past the recursion limit: this record only
+            doc = new_document("", source_file, rec.position, source_kind=md["source_kind"])
+            return reject(doc, "read", "bad_metadata", error=f"metadata cannot be stored: {e!r}"[:2000])
         if rec.error is not None:
             log.warning("%s: record %d errored: %s (%s)", source_file, rec.position, rec.drop_reason, rec.error)
             reject(doc, "read", rec.drop_reason or "read_error", error=rec.error)
