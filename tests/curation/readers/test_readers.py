@@ -630,3 +630,53 @@ def test_documents_wraps_records_and_ends_shard(cc_members):
     assert [d.metadata["position"] for d in docs[:-1]] == [0, 1, 2]
     assert docs[2].metadata[STATUS] == ERRORED and docs[2].metadata["cm_reason"] == "truncated_gzip"
     assert docs[0].metadata["source_kind"] == "web" and STATUS not in docs[0].metadata
+
+
+# ------------------------------------------------------------------- WARC: Transfer-Encoding: chunked
+
+
+def _rewrite_response(member: bytes, body_fn) -> bytes:
+    """A WARC response member with ``Transfer-Encoding: chunked`` added to its HTTP head and its body
+    replaced by ``body_fn(body)``; the WARC Content-Length is fixed up."""
+    whead, _, block = member.partition(b"\r\n\r\n")
+    block = block[: -4] if block.endswith(b"\r\n\r\n") else block
+    hhead, _, body = block.partition(b"\r\n\r\n")
+    block = hhead + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + body_fn(body)
+    whead = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % len(block), whead)
+    return whead + b"\r\n\r\n" + block + b"\r\n\r\n"
+
+
+def _chunk(body: bytes, size: int = 1000) -> bytes:
+    parts = [b"%x;ext=1\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)]
+    return b"".join(parts) + b"0\r\nX-Trailer: y\r\n\r\n"
+
+
+@pytest.mark.parametrize("how", ["dechunked", "dechunked_blank_line", "chunked"])
+def test_warc_chunked_header_on_a_dechunked_body_keeps_the_page(cc_members, cc_clean, how):
+    """Archives often store the de-chunked body with the ``Transfer-Encoding: chunked`` header left in;
+    only a body that really is chunked is de-chunked, every other body is kept byte for byte."""
+    _, members, responses = cc_members
+    body_fn = {"dechunked": lambda b: b, "dechunked_blank_line": lambda b: b"\r\n" + b, "chunked": _chunk}[how]
+    data = b"".join(
+        gzip.compress(_rewrite_response(m, body_fn) if i in responses else m) for i, (_, _, m) in enumerate(members)
+    )
+    recs = read_bytes("warc", data, "chunked.warc.gz")
+    assert len(recs) == len(cc_clean) == 16 and not errors(recs)
+    for got, want in zip(recs, cc_clean):
+        assert got.drop_reason is None and got.metadata["url"] == want.metadata["url"]
+        if how == "dechunked_blank_line":  # the same page after one more line end (a leading BOM is no longer seen)
+            assert got.text.lstrip("\r\n\ufeff") == want.text.lstrip("\r\n\ufeff")
+        else:
+            assert got.text == want.text
+
+
+def test_dechunk_only_a_valid_chunked_body():
+    from corpusmill.curation.readers.http_payload import parse_http
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for body in (b"\r\n<html><p>x</p></html>", b"\n\n<html>", b"abc\r\n<html>", b"5\r\n<html>xxx", b"0\r\n\r\n<p>late</p>",
+                 b"2\r\n<p\r\nzz\r\n>\r\n0\r\n\r\n", b""):
+        assert parse_http(head + body).body == body, body
+    assert parse_http(head + b"5\n<html\n1\n>\n0\n\n").body == b"<html>"  # bare LF line ends
+    assert parse_http(head + b"5\r\n<html\r\n1\r\n>\r\n").body == b"<html>"  # cut before the last chunk
+    assert parse_http(head + b"5\r\n<html\r\n14\r\n><body>cut").body == b"<html><body>cut"  # cut inside a chunk
