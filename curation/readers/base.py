@@ -16,6 +16,7 @@ the position where it happened and carries on with the next record it can find (
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, Iterator
 
@@ -47,6 +48,9 @@ class Reader:
     def __init__(self, **options: Any) -> None:
         if options:
             raise TypeError(f"reader {self.name!r} got unknown option(s): {', '.join(sorted(options))}")
+        #: input records of the last shard that are not candidate documents, by type (e.g. WARC ``request``):
+        #: not in ``read``, reported in the shard-end event and the manifest's ``skipped`` map
+        self.skipped: Counter[str] = Counter()
 
     def records(self, raw: BinaryIO, path: str) -> Iterator[Record]:  # pragma: no cover - interface
         """Yield the records of one shard. ``raw`` is the undecoded, still-compressed byte stream."""
@@ -56,8 +60,10 @@ class Reader:
     def documents(self, raw: BinaryIO, path: str, source_file: str) -> Iterator[Document]:
         """Records of one shard as datatrove Documents, rejected ones marked, then a shard-end event.
 
-        The shard-end event carries the number of records read, so the sink can check its own count.
+        The shard-end event carries the number of records read, so the sink can check its own count, and
+        the records skipped by type.
         """
+        self.skipped = Counter()
         n = 0
         position = -1
         try:
@@ -71,7 +77,8 @@ class Reader:
             log.warning("reader %s failed in %s at record %d: %r", self.name, path, position, e)
             doc = new_document("", source_file, position, source_kind=self.source_kind)
             yield reject(doc, "read", f"reader_exception:{type(e).__name__}", error=repr(e)[:2000])
-        yield Document(text="", id=f"{source_file}#end", metadata={EVENT: SHARD_END, "source_file": source_file, "read": n})
+        end = {EVENT: SHARD_END, "source_file": source_file, "read": n, "skipped": dict(self.skipped)}
+        yield Document(text="", id=f"{source_file}#end", metadata=end)
 
     def _to_document(self, rec: Record, source_file: str) -> Document:
         md = dict(rec.metadata)

@@ -26,13 +26,16 @@ does not end where its ``Content-Length`` says), ``bad_warc_header`` (unparsable
 ``WARC/`` line, a missing or unknown ``WARC-Type``), ``undecodable`` (an HTTP
 ``Content-Encoding`` such as ``br`` left in place). Dropped, not errors: ``non_html_payload``,
 ``oversize`` (over ``max_record_bytes``, skipped unread). A corruption whose record type
-is known to be skipped (request, metadata, ...) is logged but not counted; one whose type cannot be
-read is counted, since it may have been a response.
+is known to be skipped (request, metadata, ...) is logged but not an error; one whose type cannot be
+read is an error, since it may have been a response. Records of other types (warcinfo, request,
+metadata, revisit, resource, ...) are not candidates: they are counted by type in ``Reader.skipped``
+(the manifest's ``skipped`` map), so that read + skipped is the archive's record count.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
@@ -135,12 +138,15 @@ def _headers_from(head: bytes) -> dict[str, str] | None:
 
 
 def iter_warc(
-    raw: BinaryIO, path: str, wanted: frozenset[str], max_record_bytes: int
+    raw: BinaryIO, path: str, wanted: frozenset[str], max_record_bytes: int, skipped: Counter | None = None
 ) -> Iterator[WarcRecord | WarcError]:
     """Records of type ``wanted`` (blocks over ``max_record_bytes`` skipped unread) and errors.
 
-    Never raises on bad data. Errors of a record whose type is known and not wanted are only logged.
+    Never raises on bad data. Records of other types are counted in ``skipped`` by type (damaged ones
+    too: their errors are only logged).
     """
+    if skipped is None:
+        skipped = Counter()
     items = _open_items(raw, path)
     s = _Stream(items)
     absorb_until = -1  # while s.members == this, corruption belongs to an error already counted
@@ -153,6 +159,7 @@ def iter_warc(
         absorbing = True
         rtype = headers.get("warc-type") if headers else None
         if rtype is not None and rtype.lower() in WARC_TYPES and rtype not in wanted:
+            skipped[rtype.lower()] += 1
             log.info("%s: skipped %s record damaged (%s): %s", path, headers.get("warc-type"), kind, message)
             return None
         return WarcError(headers, kind, message)
@@ -245,6 +252,8 @@ def iter_warc(
             continue
         if rtype in wanted:
             yield WarcRecord(headers, block, length)
+        else:
+            skipped[rtype.lower()] += 1
 
 
 def _damaged_headers(lines: list[bytes]) -> dict[str, str] | None:
@@ -306,7 +315,8 @@ class WarcReader(Reader):
             self.source_kind = source_kind
 
     def records(self, raw: BinaryIO, path: str) -> Iterator[Record]:
-        for position, item in enumerate(iter_warc(raw, path, self.record_types, self.max_record_bytes)):
+        self.skipped = Counter()
+        for position, item in enumerate(iter_warc(raw, path, self.record_types, self.max_record_bytes, self.skipped)):
             if isinstance(item, WarcError):
                 md = _provenance(item.headers) if item.headers else {}
                 yield Record(position, metadata=md, drop_reason=item.kind, error=item.message)

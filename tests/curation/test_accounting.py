@@ -118,3 +118,24 @@ def test_a_title_field_of_a_jsonl_line_is_the_title(tmp_path):
     with open(src, "rb") as fh:
         (rec,) = get_reader("jsonl").records(fh, str(src))
     assert rec.metadata["title"] == "Paris"
+
+
+def test_the_manifest_counts_skipped_warc_records_by_type(shared_data, tmp_path):
+    """The manifest reconciles with the archive: read + sum(skipped) = the number of WARC records."""
+    from corpusmill.pipelines.recipe import parse_recipe
+    from corpusmill.pipelines.run import run_recipe
+
+    recipe = parse_recipe(
+        {
+            "name": "skipped",
+            "data_root": str(shared_data / "warc"),
+            "inputs": [{"path": "CC-MAIN-2020-34_sample.warc.gz", "reader": "warc"}],
+            "stages": [],
+            "output": {"dir": str(tmp_path / "out")},
+            "engine": {"executor": "local", "tasks": 1, "workers": 1},
+        }
+    )
+    run_recipe(recipe)
+    (man,) = pq.read_table(tmp_path / "out" / "manifest").to_pylist()
+    assert man["read"] == 16 and dict(man["skipped"]) == {"metadata": 16, "request": 17, "warcinfo": 1}
+    assert dict(man["repaired"]) == {}

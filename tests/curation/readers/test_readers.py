@@ -680,3 +680,39 @@ def test_dechunk_only_a_valid_chunked_body():
     assert parse_http(head + b"5\n<html\n1\n>\n0\n\n").body == b"<html>"  # bare LF line ends
     assert parse_http(head + b"5\r\n<html\r\n1\r\n>\r\n").body == b"<html>"  # cut before the last chunk
     assert parse_http(head + b"5\r\n<html\r\n14\r\n><body>cut").body == b"<html><body>cut"  # cut inside a chunk
+
+
+# ------------------------------------------------------------------- WARC: records that are not candidates
+
+
+def _shard_end(docs) -> dict:
+    (end,) = [d.metadata for d in docs if d.metadata.get(EVENT) == SHARD_END]
+    return end
+
+
+def test_warc_records_that_are_not_responses_are_counted_by_type(cc_members):
+    """read + sum(skipped) is the archive's record count, for the real sample and with revisit and
+    resource records made from its responses."""
+    _, members, responses = cc_members
+    n_records = sum(1 for _, _, m in members if m.startswith(b"WARC/"))
+    end = _shard_end(get_reader("warc").documents(io.BytesIO(cc_members[0]), "cc.warc.gz", "cc.warc.gz"))
+    assert end["read"] == 16 and end["skipped"] == {"warcinfo": 1, "request": 17, "metadata": 16}
+    assert end["read"] + sum(end["skipped"].values()) == n_records == 50
+    # three responses become a revisit, a resource and a conversion record
+    retyped = {responses[1]: b"revisit", responses[4]: b"resource", responses[7]: b"conversion"}
+    data = b"".join(
+        gzip.compress(m.replace(b"WARC-Type: response", b"WARC-Type: " + retyped[i], 1) if i in retyped else m)
+        for i, (_, _, m) in enumerate(members)
+    )
+    end = _shard_end(get_reader("warc").documents(io.BytesIO(data), "x.warc.gz", "x.warc.gz"))
+    assert end["read"] == 13
+    assert end["skipped"] == {"warcinfo": 1, "request": 17, "metadata": 16, "revisit": 1, "resource": 1, "conversion": 1}
+    wet = _shard_end(get_reader("wet").documents(io.BytesIO(data), "x.warc.gz", "x.warc.gz"))
+    assert wet["read"] == 1 and wet["read"] + sum(wet["skipped"].values()) == 50
+
+
+def test_wet_skips_its_warcinfo_record_visibly(shared_data):
+    path = shared_data / "warc" / "CC-MAIN-2024-22_whirlwind.warc.wet.gz"
+    with open(path, "rb") as fh:
+        end = _shard_end(get_reader("wet").documents(fh, str(path), "x.wet.gz"))
+    assert end["read"] == 1 and end["skipped"] == {"warcinfo": 1}
