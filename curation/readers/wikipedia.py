@@ -309,7 +309,11 @@ def _fragments(stream: BinaryIO, max_page_chars: int) -> Iterator[tuple[str, str
     the decompressor) where the data stops being readable.
     """
     first = stream.read(_CHUNK)
-    decoder = codecs.getincrementaldecoder(_sniff_encoding(first))(errors="replace")
+    encoding = _sniff_encoding(first)
+    if encoding.startswith("utf-16"):  # re-aligned at every line end: a lost byte damages one line only
+        stream, encoding = _Utf16AsUtf8(stream, first, encoding), "utf-8"
+        first = stream.read(_CHUNK)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     eof = not first
     buf = decoder.decode(first, final=eof)
     header_done = False  # <siteinfo> read, or the first <page> seen
@@ -361,6 +365,42 @@ def _fragments(stream: BinaryIO, max_page_chars: int) -> Iterator[tuple[str, str
         data = stream.read(_CHUNK)
         eof = not data
         buf += decoder.decode(data, final=eof)
+
+
+class _Utf16AsUtf8:
+    """A UTF-16 byte stream read as UTF-8, decoded line by line: each line starts after the byte pair
+    of a line end wherever it is, so a byte lost or added (a cut, a bad sector) shifts the alignment
+    of one line only, not of the rest of the dump."""
+
+    def __init__(self, stream: BinaryIO, first: bytes, encoding: str) -> None:
+        if first[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            encoding = "utf-16-le" if first[:2] == codecs.BOM_UTF16_LE else "utf-16-be"
+            first = first[2:]
+        self._codec = encoding
+        self._newline = "\n".encode(encoding)
+        self._stream = stream
+        self._buf = first
+        self._eof = False
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._eof and self._newline not in self._buf and len(self._buf) < 4 * _CHUNK:
+            data = self._stream.read(_CHUNK)
+            self._eof = not data
+            self._buf += data
+        if self._eof:
+            cut = len(self._buf)
+        elif (k := self._buf.rfind(self._newline)) >= 0:
+            cut = k + 2
+        else:  # a very long line: decode it in even-sized pieces
+            cut = len(self._buf) & ~1
+        head, self._buf = self._buf[:cut], self._buf[cut:]
+        out, start = [], 0
+        while start < len(head):  # line by line, each at its own alignment
+            k = head.find(self._newline, start)
+            end = len(head) if k < 0 else k + 2
+            out.append(head[start:end].decode(self._codec, errors="replace"))
+            start = end
+        return "".join(out).encode("utf-8", "surrogatepass")
 
 
 _TITLE = re.compile(r"<title>(.*?)</title>", re.S)
