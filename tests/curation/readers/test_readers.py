@@ -836,3 +836,14 @@ def test_wikipedia_utf16_dump_with_a_lost_byte_keeps_the_later_pages(shared_data
         assert [(r.position, r.metadata["title"], r.drop_reason) for r in recs] == [
             (r.position, r.metadata["title"], r.drop_reason) for r in clean]
         assert [r.text for r in recs[1:]] == [r.text for r in clean[1:]]
+
+
+def test_warc_damage_glued_to_the_next_record_line_loses_only_the_damaged_record(cc_members, cc_clean):
+    """Found by tests/fuzz: in an uncompressed .warc, a request record cut to its first byte left "W"
+    glued to the next record's "WARC/1.0" line, and the following response was lost with it."""
+    _, members, _ = cc_members
+    plain = [m for _, _, m in members]
+    plain[1] = plain[1][:1]  # the first request record, cut to "W"
+    recs = read_bytes("warc", b"".join(plain), "x.warc")
+    assert errors(recs) == [(0, "bad_warc_header")]  # the cut record (its type is unreadable)
+    assert [key(r)[2:] for r in recs[1:]] == [key(r)[2:] for r in cc_clean]
