@@ -178,7 +178,7 @@ def iter_warc(
                     break
                 k = line.find(b"WARC/1.", 1)  # damage glued to the next record's first line ("xWARC/1.0")
                 if k > 0 and line[k:].rstrip() in (b"WARC/1.0", b"WARC/1.1"):
-                    if not absorbing and len(junk) < 200:
+                    if not absorbing and (junk or line[:k].strip()) and len(junk) < 200:
                         junk.append(line[:k])
                     line = line[k:]
                     break
