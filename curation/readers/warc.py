@@ -47,6 +47,7 @@ from corpusmill.curation.readers.http_payload import HTML_TYPES, HttpResponse, d
 log = logging.getLogger("corpusmill")
 
 MAX_HEADER_BYTES = 1 << 16  # a WARC header block longer than this is corrupt
+SKIP_READ_BYTES = 1 << 20  # records of unwanted types up to this size are read (and checked), larger ones skipped
 # WARC 1.1 record types; any other WARC-Type value is a damaged header
 WARC_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"})
 
@@ -203,6 +204,14 @@ def iter_warc(
             while True:
                 hl = s.readline()
                 size += len(hl)
+                k = hl.find(b"WARC/1.")
+                if k >= 0 and hl[k:].rstrip() in (b"WARC/1.0", b"WARC/1.1"):  # the next record begins: this one was cut
+                    s.unread(hl[k:])
+                    try:
+                        headers = _parse_headers(lines + ([hl[:k]] if hl[:k].strip() else [])) or None
+                    except ValueError:
+                        headers = None
+                    raise _BadRecord("truncated_record", "WARC header block cut short by the next record")
                 if hl in (b"\r\n", b"\n"):
                     break
                 if not hl or size > MAX_HEADER_BYTES:
@@ -221,7 +230,9 @@ def iter_warc(
                 s.skip(length)
                 raise _BadRecord("bad_warc_header", f"missing or unknown WARC-Type {rtype!r}")
             # -- block
-            if rtype not in wanted or length > max_record_bytes:
+            # small records of other types are read too, so that a Content-Length that runs into the next
+            # record is noticed (and that record given back) as for the wanted ones
+            if length > max_record_bytes or (rtype not in wanted and length > SKIP_READ_BYTES):
                 got = s.skip(length)
                 block = None
             else:

@@ -847,3 +847,18 @@ def test_warc_damage_glued_to_the_next_record_line_loses_only_the_damaged_record
     recs = read_bytes("warc", b"".join(plain), "x.warc")
     assert errors(recs) == [(0, "bad_warc_header")]  # the cut record (its type is unreadable)
     assert [key(r)[2:] for r in recs[1:]] == [key(r)[2:] for r in cc_clean]
+
+
+@pytest.mark.parametrize("damage", ["header_cut", "block_short"])
+def test_warc_damaged_request_never_takes_the_next_response_with_it(cc_members, cc_clean, damage):
+    """Found by tests/fuzz, uncompressed .warc: a request cut inside its header block, or whose block is
+    shorter than its Content-Length, swallowed the response after it."""
+    _, members, _ = cc_members
+    plain = [m for _, _, m in members]
+    if damage == "header_cut":
+        plain[1] = plain[1][:200]
+    else:
+        plain[1] = plain[1][:313] + plain[1][350:]
+    recs = read_bytes("warc", b"".join(plain), "x.warc")
+    assert [key(r)[2:] for r in recs if r.error is None] == [key(r)[2:] for r in cc_clean]
+    assert len(errors(recs)) <= 1
