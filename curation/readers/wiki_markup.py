@@ -103,12 +103,20 @@ _HEADING_LINE = re.compile(r"^=+[^=\n].*=+[ \t]*$")
 
 
 def drop_tables(wikitext: str) -> str:
-    """Remove ``{| ... |}`` tables line by line (nesting aware). A table that never closes ends at the
-    next heading (or at the end of the page): dropped, not left to the parser."""
+    """Remove ``{| ... |}`` tables line by line (nesting aware). When a table never closes, tables end
+    at the next heading (or at the end of the page): dropped, not left to the parser."""
     if "{|" not in wikitext:
         return wikitext
     lines = wikitext.split("\n")
     COST["scan_tokens"] += len(lines)
+    out, depth = _drop_table_lines(lines, headings_close=False)
+    if depth:  # an unclosed table: again, with section headings closing open tables
+        COST["scan_tokens"] += len(lines)
+        out, _ = _drop_table_lines(lines, headings_close=True)
+    return "\n".join(out)
+
+
+def _drop_table_lines(lines: list[str], headings_close: bool) -> tuple[list[str], int]:
     out, depth = [], 0
     for line in lines:
         if _TABLE_OPEN.match(line):
@@ -116,11 +124,11 @@ def drop_tables(wikitext: str) -> str:
         elif depth and _TABLE_CLOSE.match(line):
             depth -= 1
             continue
-        elif depth and _HEADING_LINE.match(line):
-            depth = 0  # an unclosed table: a section heading ends it
+        elif depth and headings_close and _HEADING_LINE.match(line):
+            depth = 0
         if not depth:
             out.append(line)
-    return "\n".join(out)
+    return out, depth
 
 
 _LINK_TOKEN = re.compile(r"\[\[|\]\]")

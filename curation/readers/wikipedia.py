@@ -4,11 +4,13 @@ Robust by construction: the decompressed text is stream-decoded and cut into ``<
 fragments, and each fragment is parsed on its own with ``xml.etree``. A malformed page is one error
 record (``bad_xml``) and the next page reads fine; a cut or corrupt ``.bz2`` gives one error record
 (``truncated_bz2`` / ``corrupt_bz2``) at the position where reading stopped, then the shard ends.
-(``mwxml`` rejects a dump without ``<siteinfo>`` and needs UTF-8; we take both, and UTF-16 with a BOM.)
+(``mwxml`` rejects a dump without ``<siteinfo>`` and needs UTF-8; we take both, and UTF-16, decoded line
+by line so that a lost byte garbles one line, not the rest of the dump.)
 
 Every ``<page>`` is a candidate record. Pages outside ``namespaces`` (default: articles, ns 0) are
 dropped as ``wiki_namespace``, redirects as ``wiki_redirect``, pages with no text left as
-``wiki_empty``. Articles become plain text with :func:`wikitext_to_text` (mwparserfromhell); sections
+``wiki_empty``. Articles become plain text with :func:`wikitext_to_text` (mwparserfromhell, after the
+linear scans of :mod:`~corpusmill.curation.readers.wiki_markup`; ``{{PAGENAME}}`` from the title); sections
 that are lists rather than prose (references, external links, see also, ...:
 :data:`DEFAULT_DROP_SECTIONS`, reader option ``drop_sections``) are dropped.
 
