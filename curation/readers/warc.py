@@ -35,6 +35,7 @@ metadata, revisit, resource, ...) are not candidates: they are counted by type i
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -47,6 +48,7 @@ from corpusmill.curation.readers.http_payload import HTML_TYPES, HttpResponse, d
 log = logging.getLogger("corpusmill")
 
 MAX_HEADER_BYTES = 1 << 16  # a WARC header block longer than this is corrupt
+_NEXT_RECORD = re.compile(rb"WARC/1\.[01]\r?\n")  # the next record's start inside a block that runs too long
 SKIP_READ_BYTES = 1 << 20  # records of unwanted types up to this size are read (and checked), larger ones skipped
 # WARC 1.1 record types; any other WARC-Type value is a damaged header
 WARC_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"})
@@ -245,13 +247,17 @@ def iter_warc(
             # -- the "\r\n\r\n" that ends a record
             trailer = s.read(4)
             if trailer != b"\r\n\r\n" and trailer.strip() != b"":
-                rest = trailer.lstrip(b"\r\n")
-                if b"WARC/".startswith(rest[:5]):
+                extra = s.readline()
+                rest = trailer.lstrip(b"\r\n") + extra
+                if _NEXT_RECORD.match(rest):
                     s.unread(rest)  # short or missing trailer, the next record follows directly
-                elif block is not None and (i := block.find(b"\r\n\r\nWARC/")) >= 0:
-                    s.unread(block[i + 4 :] + trailer)  # Content-Length too long: give back the next records
-                    raise _BadRecord("bad_content_length", f"Content-Length {length} runs into the next record")
                 else:
+                    # Content-Length too long? the next record may start in the block or straddle its end
+                    look = (block or b"") + trailer + extra
+                    if block is not None and (m := _NEXT_RECORD.search(look)) is not None:
+                        s.unread(look[m.start() :])  # give back the next records
+                        raise _BadRecord("bad_content_length", f"Content-Length {length} runs into the next record")
+                    s.unread(extra)
                     raise _BadRecord("bad_content_length", f"record does not end after Content-Length {length} bytes")
         except _BadRecord as e:
             err = error(headers, e.kind, e.message)

@@ -849,7 +849,7 @@ def test_warc_damage_glued_to_the_next_record_line_loses_only_the_damaged_record
     assert [key(r)[2:] for r in recs[1:]] == [key(r)[2:] for r in cc_clean]
 
 
-@pytest.mark.parametrize("damage", ["header_cut", "block_short"])
+@pytest.mark.parametrize("damage", ["header_cut", "block_short", "block_cut", "block_cut_before_a_line_end"])
 def test_warc_damaged_request_never_takes_the_next_response_with_it(cc_members, cc_clean, damage):
     """Found by tests/fuzz, uncompressed .warc: a request cut inside its header block, or whose block is
     shorter than its Content-Length, swallowed the response after it."""
@@ -857,8 +857,12 @@ def test_warc_damaged_request_never_takes_the_next_response_with_it(cc_members, 
     plain = [m for _, _, m in members]
     if damage == "header_cut":
         plain[1] = plain[1][:200]
-    else:
+    elif damage == "block_short":
         plain[1] = plain[1][:313] + plain[1][350:]
+    elif damage == "block_cut":  # cut inside its block: no record end before the next record's "WARC/1.0"
+        plain[1] = plain[1][:350]
+    else:  # the block then ends just after the next "WARC/1.0" line: the 4 trailer bytes are "\r\nWA"
+        plain[4] = plain[4][:393]
     recs = read_bytes("warc", b"".join(plain), "x.warc")
     assert [key(r)[2:] for r in recs if r.error is None] == [key(r)[2:] for r in cc_clean]
     assert len(errors(recs)) <= 1
