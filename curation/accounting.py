@@ -22,8 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document
 
-from corpusmill.curation.document import DROPPED, ERRORED, EVENT, REASON, SHARD_END, STAGE, STATUS
+from corpusmill.curation.document import DROPPED, ERROR, ERRORED, EVENT, REASON, SHARD_END, STAGE, STATUS
 from corpusmill.curation.rows import curated_row, dropped_row
+from corpusmill.curation.sanitize import fix_str, sanitize
 from corpusmill.curation.writers import AtomicParquetWriter, remove_stale_temporaries, write_table_atomic
 from corpusmill.schemas import CURATED_SCHEMA, DROPPED_SCHEMA, MANIFEST_SCHEMA
 
@@ -41,7 +42,7 @@ def shard_key(source_file: str) -> str:
     """File-name-safe key of a shard: never contains a path separator, so it cannot escape the run dir."""
     import hashlib
 
-    h = hashlib.blake2b(source_file.encode(), digest_size=4).hexdigest()
+    h = hashlib.blake2b(source_file.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
     readable = _UNSAFE.sub("_", source_file.replace("/", "__")).strip("._")[:150] or "shard"
     return f"{readable}-{h}"
 
@@ -76,6 +77,7 @@ class _ShardState:
     kept_bytes: int = 0
     dropped_by: Counter = field(default_factory=Counter)
     errored_by: Counter = field(default_factory=Counter)
+    repaired: Counter = field(default_factory=Counter)
 
 
 def _now() -> datetime:
@@ -144,16 +146,36 @@ class ShardSink:
         if md.get(EVENT) == SHARD_END:
             return self._finish(st, md)
         status = md.get(STATUS)
+        if status not in (None, DROPPED, ERRORED):
+            raise AccountingError(f"document {doc.id!r} has unknown status {status!r}")
+        try:
+            repairs = sanitize(doc)
+            row = curated_row(doc) if status is None else dropped_row(doc, self.dropped_text_chars)
+        except Exception as e:  # a value nothing can repair (e.g. metadata nested past the recursion limit)
+            log.warning("%s: record %s cannot be written: %r", source_file, md.get("position"), e)
+            doc = self._unwritable(doc, source_file, e)
+            status, repairs = ERRORED, set()
+            row = dropped_row(doc, self.dropped_text_chars)
+        st.repaired.update(repairs)
         if status is None:
-            st.curated.write(curated_row(doc))
+            st.curated.write(row)
             st.kept += 1
             st.kept_bytes += len(doc.text.encode("utf-8", "surrogatepass"))
-        elif status in (DROPPED, ERRORED):
-            st.dropped.write(dropped_row(doc, self.dropped_text_chars))
-            (st.errored_by if status == ERRORED else st.dropped_by)[(md.get(STAGE), md.get(REASON))] += 1
         else:
-            raise AccountingError(f"document {doc.id!r} has unknown status {status!r}")
+            st.dropped.write(row)
+            md = doc.metadata
+            (st.errored_by if status == ERRORED else st.dropped_by)[(md.get(STAGE), md.get(REASON))] += 1
         return None
+
+    @staticmethod
+    def _unwritable(doc: Document, source_file: str, e: Exception) -> Document:
+        try:
+            position = int(doc.metadata.get("position", -1))
+        except (TypeError, ValueError, OverflowError):
+            position = -1
+        md = {"source_file": fix_str(source_file, set()), "position": position,
+              STATUS: ERRORED, STAGE: "write", REASON: "unwritable_record", ERROR: repr(e)[:2000]}
+        return Document(text="", id=str(doc.id), metadata=md)
 
     def _finish(self, st: _ShardState, event: dict[str, Any]) -> dict[str, Any]:
         read = int(event.get("read", -1))
@@ -172,7 +194,7 @@ class ShardSink:
         finished = time.time()
         started = float(event.get("started_at", st.started))
         row = {
-            "shard": st.source_file,
+            "shard": fix_str(st.source_file, set()),
             "input_path": event.get("input_path"),
             "reader": event.get("reader"),
             "source_kind": event.get("source_kind"),
@@ -191,6 +213,8 @@ class ShardSink:
             "seconds": finished - started,
             "stage_seconds": sorted((event.get("stage_seconds") or {}).items()),
             "versions": sorted(self._versions.items()),
+            "repaired": sorted(st.repaired.items()),
+            "skipped": sorted((event.get("skipped") or {}).items()),
         }
         write_table_atomic(
             f"{self.output_dir}/manifest",

@@ -38,7 +38,8 @@ def _extra_metadata(md: dict[str, Any]) -> str | None:
     extra = {k: v for k, v in md.items() if k not in RESERVED_KEYS and not k.startswith("_")}
     if not extra:
         return None
-    return json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str)
+    # allow_nan=False: strict JSON (curation.sanitize has replaced NaN/inf by null before the row is built)
+    return json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str, allow_nan=False)
 
 
 def _opt_float(v: Any) -> float | None:

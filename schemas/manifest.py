@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from corpusmill.schemas.meta import schema_metadata
 
-MANIFEST_VERSION = "1.0"
+MANIFEST_VERSION = "1.1"  # 1.1: repaired, skipped
 
 DROP_COUNT_TYPE = pa.list_(
     pa.struct([("stage", pa.string()), ("reason", pa.string()), ("count", pa.int64())])
@@ -38,6 +38,11 @@ MANIFEST_SCHEMA = schema_metadata(
             pa.field("seconds", pa.float64()),
             pa.field("stage_seconds", pa.map_(pa.string(), pa.float64())),
             pa.field("versions", pa.map_(pa.string(), pa.string())),
+            # records repaired to be writable, by kind (curation.sanitize): they are counted in kept/dropped/errored too
+            pa.field("repaired", pa.map_(pa.string(), pa.int64())),
+            # input records that are not candidate documents, by type (e.g. WARC request, revisit, metadata):
+            # not in read; read + sum(skipped) is the archive's record count
+            pa.field("skipped", pa.map_(pa.string(), pa.int64())),
         ]
     ),
     "manifest",

@@ -6,7 +6,7 @@ pages declared ``gb2312``/``gbk`` in a ``<meta>`` that must decode to Chinese). 
 tries a BOM, strict UTF-8, the HTTP charset, the ``<meta>`` charset, then charset-normalizer;
 :func:`normalize_charset` maps labels whose Python codec is wrong for web pages as the WHATWG Encoding
 Standard does. :func:`is_html` decides which payloads are HTML. :func:`parse_http` undoes a chunked
-transfer and a gzip/deflate ``Content-Encoding`` left in place, and reports any other encoding in
+transfer (only when the body really is chunked: archives often keep the header on a de-chunked body) and a gzip/deflate ``Content-Encoding`` left in place, and reports any other encoding in
 :attr:`HttpResponse.undecodable` rather than raising.
 """
 
@@ -89,19 +89,39 @@ def _decode_transfer(headers: dict[str, str], body: bytes) -> tuple[bytes, str |
     return body, f"Content-Encoding {enc!r} is not supported"
 
 
+_CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n")
+_TRAILER = re.compile(rb"(?:[!-9;-~]+:[^\r\n]*\r?\n)*\r?\n?\s*")
+
+
 def _dechunk(body: bytes) -> bytes:
-    out, pos = [], 0
-    try:
-        while pos < len(body):
-            eol = body.index(b"\n", pos)
-            size = int(body[pos:eol].split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                break
-            out.append(body[eol + 1 : eol + 1 + size])
-            pos = eol + 1 + size + 2
-        return b"".join(out)
-    except ValueError:
-        return body  # not really chunked
+    """The body de-chunked if it is a valid chunked body, else ``body`` unchanged.
+
+    Archives often store the de-chunked body with the ``Transfer-Encoding: chunked`` header left in
+    (and such a body may start with a blank line). Valid: hex size lines, each chunk followed by a line
+    end, a 0-size chunk, trailers and nothing but white space after; or a body cut off (a truncated
+    capture) after or inside a chunk that follows at least one complete chunk.
+    """
+    out: list[bytes] = []
+    pos, n = 0, len(body)
+    while True:
+        m = _CHUNK_SIZE.match(body, pos)
+        if m is None:
+            return b"".join(out) if out and pos >= n else body
+        size = int(m.group(1), 16)
+        start = m.end()
+        if size == 0:
+            end = _TRAILER.match(body, start)
+            return b"".join(out) if end is not None and end.end() == n else body
+        if start + size > n:  # cut inside this chunk
+            return b"".join(out) + body[start:] if out else body
+        out.append(body[start : start + size])
+        pos = start + size
+        if body.startswith(b"\r\n", pos):
+            pos += 2
+        elif body.startswith(b"\n", pos):
+            pos += 1
+        elif pos < n:
+            return body
 
 
 def is_html(resp: HttpResponse, identified: str | None) -> bool:

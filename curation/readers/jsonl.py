@@ -1,10 +1,12 @@
 """JSON Lines documents (``.jsonl`` / ``.json`` / ``.ndjson``, plain or ``.gz`` / ``.bz2`` / ``.zst``).
 
 One non-blank line is one candidate record. The text comes from ``text_field`` (default ``text``);
-``id_field`` (default ``id``) is kept as metadata ``original_id`` and ``url_field`` (default ``url``)
-as ``url``. Field names may be dotted paths into nested objects (``metadata.url`` for dolma files).
+``id_field`` (default ``id``) is kept as metadata ``original_id``, ``url_field`` (default ``url``)
+as ``url`` and ``title_field`` (default ``title``) as ``title``. Field names may be dotted paths into nested objects (``metadata.url`` for dolma files).
 Every other top-level field is kept in metadata under its own name, unless the name is one of
-corpusmill's reserved keys (:data:`corpusmill.curation.document.RESERVED_KEYS`), which are left out.
+corpusmill's reserved keys (:data:`corpusmill.curation.document.RESERVED_KEYS`, and ``cm_*``), which are
+left out. Values Parquet or JSON cannot hold (lone surrogates, a non-string url or title, NaN) are
+repaired and counted by :mod:`corpusmill.curation.sanitize`.
 
 Errors (one record each, reading goes on with the next line): ``bad_json_line`` (not JSON, or not a
 JSON object), ``undecodable`` (not UTF-8/16/32), ``missing_text_field``, ``bad_text_field`` (not a
@@ -43,7 +45,7 @@ def get_path(obj: dict, path: str) -> tuple[bool, Any]:
 
 @register
 class JsonlReader(Reader):
-    """Options: ``text_field``, ``id_field``, ``url_field``, ``max_line_bytes`` (default 64 MB),
+    """Options: ``text_field``, ``id_field``, ``url_field``, ``title_field``, ``max_line_bytes`` (default 64 MB),
     ``source_kind`` (default ``jsonl``)."""
 
     name = "jsonl"
@@ -56,6 +58,7 @@ class JsonlReader(Reader):
         text_field: str = "text",
         id_field: str | None = "id",
         url_field: str | None = "url",
+        title_field: str | None = "title",
         max_line_bytes: int = 64 << 20,
         source_kind: str | None = None,
         **rest,
@@ -64,11 +67,12 @@ class JsonlReader(Reader):
         self.text_field = text_field
         self.id_field = id_field
         self.url_field = url_field
+        self.title_field = title_field
         self.max_line_bytes = int(max_line_bytes)
         if source_kind:
             self.source_kind = source_kind
         # top-level names consumed by the options above: not copied again
-        self._consumed = {f for f in (text_field, id_field, url_field) if f}
+        self._consumed = {f for f in (text_field, id_field, url_field, title_field) if f}
         self._consumed |= {f.split(".", 1)[0] for f in (text_field,) if "." in f}
 
     def records(self, raw: BinaryIO, path: str) -> Iterator[Record]:
@@ -106,16 +110,19 @@ class JsonlReader(Reader):
         if not isinstance(obj, dict):
             return Record(position, drop_reason="bad_json_line", error=f"a JSON {type(obj).__name__}, not an object")
         md: dict[str, Any] = {
-            k: v for k, v in obj.items() if k not in self._consumed and k not in RESERVED_KEYS and k not in _OWN_KEYS
+            k: v
+            for k, v in obj.items()
+            if k not in self._consumed and k not in RESERVED_KEYS and k not in _OWN_KEYS and not k.startswith("cm_")
         }
         if self.id_field:
             found, value = get_path(obj, self.id_field)
             if found and value is not None:
                 md["original_id"] = value
-        if self.url_field:
-            found, value = get_path(obj, self.url_field)
-            if found and value is not None:
-                md["url"] = value
+        for field, key in ((self.url_field, "url"), (self.title_field, "title")):
+            if field:
+                found, value = get_path(obj, field)
+                if found and value is not None:
+                    md[key] = value
         found, text = get_path(obj, self.text_field)
         if not found or text is None:
             return Record(position, metadata=md, drop_reason="missing_text_field", error=f"no {self.text_field!r} field")

@@ -1,7 +1,8 @@
 """Parquet documents: one row is one candidate record, read in small batches.
 
 ``text_column`` (default ``text``) holds the text; ``id_column`` (default ``id``) is kept as metadata
-``original_id`` and ``url_column`` (default ``url``) as ``url``; other columns (all, or the ones
+``original_id``, ``url_column`` (default ``url``) as ``url`` and ``title_column`` (default ``title``)
+as ``title``; other columns (all, or the ones
 named in ``metadata_columns``) are kept in metadata under their names, except corpusmill's reserved
 keys. Values are made JSON-friendly (timestamps as ISO strings, binary as UTF-8 text).
 
@@ -61,7 +62,7 @@ def _seekable(raw: BinaryIO) -> BinaryIO:
 
 @register
 class ParquetReader(Reader):
-    """Options: ``text_column``, ``id_column``, ``url_column``, ``metadata_columns`` (None = all),
+    """Options: ``text_column``, ``id_column``, ``url_column``, ``title_column``, ``metadata_columns`` (None = all),
     ``batch_size`` (rows per batch, default 256), ``source_kind`` (default ``parquet``)."""
 
     name = "parquet"
@@ -74,6 +75,7 @@ class ParquetReader(Reader):
         text_column: str = "text",
         id_column: str | None = "id",
         url_column: str | None = "url",
+        title_column: str | None = "title",
         metadata_columns: list[str] | None = None,
         batch_size: int = 256,
         source_kind: str | None = None,
@@ -85,6 +87,7 @@ class ParquetReader(Reader):
         self.text_column = text_column
         self.id_column = id_column
         self.url_column = url_column
+        self.title_column = title_column
         self.metadata_columns = list(metadata_columns) if metadata_columns is not None else None
         self.batch_size = batch_size
         if source_kind:
@@ -107,9 +110,10 @@ class ParquetReader(Reader):
             )
             return
         extra = [c for c in (self.metadata_columns if self.metadata_columns is not None else names) if c in names]
-        extra = [c for c in extra if c not in (self.text_column, self.id_column, self.url_column)]
-        extra = [c for c in extra if c not in RESERVED_KEYS and c not in _OWN_KEYS]
-        columns = [self.text_column, *(c for c in (self.id_column, self.url_column) if c and c in names), *extra]
+        own = (self.id_column, self.url_column, self.title_column)
+        extra = [c for c in extra if c != self.text_column and c not in own]
+        extra = [c for c in extra if c not in RESERVED_KEYS and c not in _OWN_KEYS and not c.startswith("cm_")]
+        columns = [self.text_column, *(c for c in own if c and c in names), *extra]
         position = 0
         for rg in range(pf.num_row_groups):
             first = position
@@ -130,8 +134,9 @@ class ParquetReader(Reader):
         md: dict[str, Any] = {c: _jsonable(row[c]) for c in extra}
         if self.id_column and row.get(self.id_column) is not None:
             md["original_id"] = _jsonable(row[self.id_column])
-        if self.url_column and row.get(self.url_column) is not None:
-            md["url"] = _jsonable(row[self.url_column])
+        for column, key in ((self.url_column, "url"), (self.title_column, "title")):
+            if column and row.get(column) is not None:
+                md[key] = _jsonable(row[column])
         text = row[self.text_column]
         if text is None:
             return Record(position, metadata=md, drop_reason="missing_text_field", error=f"null {self.text_column!r}")

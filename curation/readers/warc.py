@@ -26,13 +26,17 @@ does not end where its ``Content-Length`` says), ``bad_warc_header`` (unparsable
 ``WARC/`` line, a missing or unknown ``WARC-Type``), ``undecodable`` (an HTTP
 ``Content-Encoding`` such as ``br`` left in place). Dropped, not errors: ``non_html_payload``,
 ``oversize`` (over ``max_record_bytes``, skipped unread). A corruption whose record type
-is known to be skipped (request, metadata, ...) is logged but not counted; one whose type cannot be
-read is counted, since it may have been a response.
+is known to be skipped (request, metadata, ...) is logged but not an error; one whose type cannot be
+read is an error, since it may have been a response. Records of other types (warcinfo, request,
+metadata, revisit, resource, ...) are not candidates: they are counted by type in ``Reader.skipped``
+(the manifest's ``skipped`` map), so that read + skipped is the archive's record count.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
@@ -44,6 +48,8 @@ from corpusmill.curation.readers.http_payload import HTML_TYPES, HttpResponse, d
 log = logging.getLogger("corpusmill")
 
 MAX_HEADER_BYTES = 1 << 16  # a WARC header block longer than this is corrupt
+_NEXT_RECORD = re.compile(rb"WARC/1\.[01]\r?\n")  # the next record's start inside a block that runs too long
+SKIP_READ_BYTES = 1 << 20  # records of unwanted types up to this size are read (and checked), larger ones skipped
 # WARC 1.1 record types; any other WARC-Type value is a damaged header
 WARC_TYPES = frozenset({"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"})
 
@@ -135,12 +141,15 @@ def _headers_from(head: bytes) -> dict[str, str] | None:
 
 
 def iter_warc(
-    raw: BinaryIO, path: str, wanted: frozenset[str], max_record_bytes: int
+    raw: BinaryIO, path: str, wanted: frozenset[str], max_record_bytes: int, skipped: Counter | None = None
 ) -> Iterator[WarcRecord | WarcError]:
     """Records of type ``wanted`` (blocks over ``max_record_bytes`` skipped unread) and errors.
 
-    Never raises on bad data. Errors of a record whose type is known and not wanted are only logged.
+    Never raises on bad data. Records of other types are counted in ``skipped`` by type (damaged ones
+    too: their errors are only logged).
     """
+    if skipped is None:
+        skipped = Counter()
     items = _open_items(raw, path)
     s = _Stream(items)
     absorb_until = -1  # while s.members == this, corruption belongs to an error already counted
@@ -153,6 +162,7 @@ def iter_warc(
         absorbing = True
         rtype = headers.get("warc-type") if headers else None
         if rtype is not None and rtype.lower() in WARC_TYPES and rtype not in wanted:
+            skipped[rtype.lower()] += 1
             log.info("%s: skipped %s record damaged (%s): %s", path, headers.get("warc-type"), kind, message)
             return None
         return WarcError(headers, kind, message)
@@ -168,6 +178,12 @@ def iter_warc(
                 rec_member = s.members
                 line = s.readline()
                 if line.startswith(b"WARC/") and len(line) < 32:
+                    break
+                k = line.find(b"WARC/1.", 1)  # damage glued to the next record's first line ("xWARC/1.0")
+                if k > 0 and line[k:].rstrip() in (b"WARC/1.0", b"WARC/1.1"):
+                    if not absorbing and (junk or line[:k].strip()) and len(junk) < 200:
+                        junk.append(line[:k])
+                    line = line[k:]
                     break
                 if not absorbing and (junk or line.strip()) and len(junk) < 200:
                     junk.append(line)
@@ -190,6 +206,14 @@ def iter_warc(
             while True:
                 hl = s.readline()
                 size += len(hl)
+                k = hl.find(b"WARC/1.")
+                if k >= 0 and hl[k:].rstrip() in (b"WARC/1.0", b"WARC/1.1"):  # the next record begins: this one was cut
+                    s.unread(hl[k:])
+                    try:
+                        headers = _parse_headers(lines + ([hl[:k]] if hl[:k].strip() else [])) or None
+                    except ValueError:
+                        headers = None
+                    raise _BadRecord("truncated_record", "WARC header block cut short by the next record")
                 if hl in (b"\r\n", b"\n"):
                     break
                 if not hl or size > MAX_HEADER_BYTES:
@@ -208,7 +232,9 @@ def iter_warc(
                 s.skip(length)
                 raise _BadRecord("bad_warc_header", f"missing or unknown WARC-Type {rtype!r}")
             # -- block
-            if rtype not in wanted or length > max_record_bytes:
+            # small records of other types are read too, so that a Content-Length that runs into the next
+            # record is noticed (and that record given back) as for the wanted ones
+            if length > max_record_bytes or (rtype not in wanted and length > SKIP_READ_BYTES):
                 got = s.skip(length)
                 block = None
             else:
@@ -221,13 +247,17 @@ def iter_warc(
             # -- the "\r\n\r\n" that ends a record
             trailer = s.read(4)
             if trailer != b"\r\n\r\n" and trailer.strip() != b"":
-                rest = trailer.lstrip(b"\r\n")
-                if b"WARC/".startswith(rest[:5]):
+                extra = s.readline()
+                rest = trailer.lstrip(b"\r\n") + extra
+                if _NEXT_RECORD.match(rest):
                     s.unread(rest)  # short or missing trailer, the next record follows directly
-                elif block is not None and (i := block.find(b"\r\n\r\nWARC/")) >= 0:
-                    s.unread(block[i + 4 :] + trailer)  # Content-Length too long: give back the next records
-                    raise _BadRecord("bad_content_length", f"Content-Length {length} runs into the next record")
                 else:
+                    # Content-Length too long? the next record may start in the block or straddle its end
+                    look = (block or b"") + trailer + extra
+                    if block is not None and (m := _NEXT_RECORD.search(look)) is not None:
+                        s.unread(look[m.start() :])  # give back the next records
+                        raise _BadRecord("bad_content_length", f"Content-Length {length} runs into the next record")
+                    s.unread(extra)
                     raise _BadRecord("bad_content_length", f"record does not end after Content-Length {length} bytes")
         except _BadRecord as e:
             err = error(headers, e.kind, e.message)
@@ -245,6 +275,8 @@ def iter_warc(
             continue
         if rtype in wanted:
             yield WarcRecord(headers, block, length)
+        else:
+            skipped[rtype.lower()] += 1
 
 
 def _damaged_headers(lines: list[bytes]) -> dict[str, str] | None:
@@ -306,7 +338,8 @@ class WarcReader(Reader):
             self.source_kind = source_kind
 
     def records(self, raw: BinaryIO, path: str) -> Iterator[Record]:
-        for position, item in enumerate(iter_warc(raw, path, self.record_types, self.max_record_bytes)):
+        self.skipped = Counter()
+        for position, item in enumerate(iter_warc(raw, path, self.record_types, self.max_record_bytes, self.skipped)):
             if isinstance(item, WarcError):
                 md = _provenance(item.headers) if item.headers else {}
                 yield Record(position, metadata=md, drop_reason=item.kind, error=item.message)

@@ -9,7 +9,7 @@ frequent in the shared enwiki sample (``convert`` 436 calls, ``lang``/``lang-xx`
 216, ``small`` 110, ``transl`` 52, ``nihongo`` 46, ``chem`` 35, ``as of`` 30, ...), is rendered to
 plain text approximately as Wikipedia shows it (``convert``: the input value and unit only, units
 spelled out as on the page by default). Every other template is removed, nested ones included;
-unbalanced braces stay as text.
+unbalanced braces are removed. Magic words naming the page (``{{PAGENAME}}``, ...) render its title.
 
 :func:`expand_templates` returns wikitext (links inside template arguments are kept for the parser).
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["expand_templates", "INLINE_TEMPLATES"]
+__all__ = ["expand_templates", "INLINE_TEMPLATES", "MAGIC_WORDS"]
 
 _BRACES = re.compile(r"\{\{|\}\}")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -135,23 +135,23 @@ INLINE_TEMPLATES = {
 }
 
 
+_ARG_TOKENS = re.compile(r"\{\{|\}\}|\[\[|\]\]|\|")
+
+
 def _split_args(body: str) -> list[str]:
-    """Split a template body on the ``|`` that are not inside nested ``{{ }}`` or ``[[ ]]``."""
-    out, depth, start, i, n = [], 0, 0, 0, len(body)
-    while i < n:
-        two = body[i : i + 2]
-        if two in ("{{", "[["):
+    """Split a template body on the ``|`` that are not inside nested ``{{ }}`` or ``[[ ]]`` (a regex
+    scan: only the markup tokens are visited, so a 2 MB argument costs one C-level pass)."""
+    out, depth, start = [], 0, 0
+    for m in _ARG_TOKENS.finditer(body):
+        t = m.group()
+        if t == "|":
+            if not depth:
+                out.append(body[start : m.start()])
+                start = m.end()
+        elif t in ("{{", "[["):
             depth += 1
-            i += 2
-            continue
-        if two in ("}}", "]]") and depth:
+        elif depth:
             depth -= 1
-            i += 2
-            continue
-        if body[i] == "|" and not depth:
-            out.append(body[start:i])
-            start = i + 1
-        i += 1
     out.append(body[start:])
     return out
 
@@ -161,9 +161,42 @@ def _split_args(body: str) -> list[str]:
 MAX_DEPTH = 20
 
 
-def _render(body: str, depth: int) -> str:
+# namespace prefixes PAGENAME strips (the canonical English names; other pages are articles)
+_NAMESPACES = frozenset({
+    "talk", "user", "user talk", "wikipedia", "wikipedia talk", "project", "file", "file talk", "image", "mediawiki",
+    "template", "template talk", "help", "help talk", "category", "category talk", "portal", "portal talk", "draft",
+    "draft talk", "module", "module talk", "timedtext", "special", "media",
+})
+
+
+def _pagename(title: str) -> str:
+    prefix, colon, rest = title.partition(":")
+    return rest.strip() if colon and prefix.strip().lower() in _NAMESPACES else title
+
+
+def _encoded(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name.replace(" ", "_"), safe="/:(),'!*@;$~-._")
+
+
+# magic words rendered from the page title: {{PAGENAME}}, {{PAGENAME:Other page}}, ...
+MAGIC_WORDS = {
+    "PAGENAME": _pagename, "FULLPAGENAME": lambda t: t, "PAGENAMEE": lambda t: _encoded(_pagename(t)),
+    "FULLPAGENAMEE": _encoded, "BASEPAGENAME": lambda t: _pagename(t).rsplit("/", 1)[0],
+    "ROOTPAGENAME": lambda t: _pagename(t).split("/", 1)[0], "SUBPAGENAME": lambda t: _pagename(t).rsplit("/", 1)[-1],
+    "ARTICLEPAGENAME": lambda t: t, "SUBJECTPAGENAME": lambda t: t,
+}
+
+
+def _render(body: str, depth: int, title: str | None = None) -> str:
     """The visible text of one template call (``body`` without the outer braces), or ""."""
     name, _, _ = body.partition("|")
+    word, colon, arg = name.partition(":")
+    magic = MAGIC_WORDS.get(word.strip())
+    if magic is not None:
+        page = arg.strip() if colon else title
+        return magic(" ".join(page.replace("_", " ").split())) if page else ""
     key = " ".join(name.replace("_", " ").split()).lower()
     if key.startswith("lang-") and len(key) <= 24:  # {{lang-fr|texte}}: the text
         fn = _arg(0, "text")
@@ -176,27 +209,29 @@ def _render(body: str, depth: int) -> str:
     for arg in _split_args(body)[1:]:
         k, eq, v = arg.partition("=")
         if eq and "{{" not in k and "[[" not in k and k.strip() and not k.strip().isdigit():
-            named[k.strip().lower()] = expand_templates(v, depth + 1).strip()
+            named[k.strip().lower()] = expand_templates(v, depth + 1, title).strip()
         elif eq and k.strip().isdigit():
             idx = int(k.strip()) - 1
             while len(pos) <= idx:
                 pos.append("")
-            pos[idx] = expand_templates(v, depth + 1).strip()
+            pos[idx] = expand_templates(v, depth + 1, title).strip()
         else:
-            pos.append(expand_templates(arg, depth + 1).strip())
+            pos.append(expand_templates(arg, depth + 1, title).strip())
     try:
         return fn(pos, named)
     except (IndexError, ValueError):
         return ""
 
 
-def expand_templates(wikitext: str, depth: int = 0) -> str:
-    """Render the inline templates of :data:`INLINE_TEMPLATES` (and ``lang-xx``), drop every other
-    balanced ``{{...}}`` (nested ones too); unmatched braces stay as text."""
+def expand_templates(wikitext: str, depth: int = 0, title: str | None = None) -> str:
+    """Render the inline templates of :data:`INLINE_TEMPLATES` (and ``lang-xx``) and the magic words
+    of :data:`MAGIC_WORDS` (from ``title``), drop every other balanced ``{{...}}`` (nested ones too);
+    unmatched braces are removed."""
     if "{{" not in wikitext:
         return wikitext
     stack: list[int] = []
     spans: list[tuple[int, int]] = []
+    stray: list[int] = []  # unmatched "}}": removed (so is an unmatched "{{", left on the stack)
     for m in _BRACES.finditer(wikitext):
         if m.group() == "{{":
             stack.append(m.start())
@@ -205,13 +240,17 @@ def expand_templates(wikitext: str, depth: int = 0) -> str:
             while spans and spans[-1][0] >= start:  # inner templates are inside this one
                 spans.pop()
             spans.append((start, m.end()))
-    if not spans:
-        return wikitext
+        else:
+            stray.append(m.start())
+    # unmatched braces would send the parser hunting for templates (super-linear): cut them here
+    cuts = sorted([(s, s + 2, False) for s in stray + stack] + [(a, b, True) for a, b in spans])
     out, pos = [], 0
-    for start, end in spans:
+    for start, end, is_template in cuts:
+        if start < pos:  # inside a template already handled
+            continue
         out.append(wikitext[pos:start])
-        if not wikitext.startswith("{{{", start):  # a template parameter ({{{1}}}) is not prose
-            out.append(_render(wikitext[start + 2 : end - 2], depth))
+        if is_template and not wikitext.startswith("{{{", start):  # a template parameter ({{{1}}}) is not prose
+            out.append(_render(wikitext[start + 2 : end - 2], depth, title))
         pos = end
     out.append(wikitext[pos:])
     return "".join(out)

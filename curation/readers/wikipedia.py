@@ -4,11 +4,13 @@ Robust by construction: the decompressed text is stream-decoded and cut into ``<
 fragments, and each fragment is parsed on its own with ``xml.etree``. A malformed page is one error
 record (``bad_xml``) and the next page reads fine; a cut or corrupt ``.bz2`` gives one error record
 (``truncated_bz2`` / ``corrupt_bz2``) at the position where reading stopped, then the shard ends.
-(``mwxml`` rejects a dump without ``<siteinfo>`` and needs UTF-8; we take both, and UTF-16 with a BOM.)
+(``mwxml`` rejects a dump without ``<siteinfo>`` and needs UTF-8; we take both, and UTF-16, decoded line
+by line so that a lost byte garbles one line, not the rest of the dump.)
 
 Every ``<page>`` is a candidate record. Pages outside ``namespaces`` (default: articles, ns 0) are
 dropped as ``wiki_namespace``, redirects as ``wiki_redirect``, pages with no text left as
-``wiki_empty``. Articles become plain text with :func:`wikitext_to_text` (mwparserfromhell); sections
+``wiki_empty``. Articles become plain text with :func:`wikitext_to_text` (mwparserfromhell, after the
+linear scans of :mod:`~corpusmill.curation.readers.wiki_markup`; ``{{PAGENAME}}`` from the title); sections
 that are lists rather than prose (references, external links, see also, ...:
 :data:`DEFAULT_DROP_SECTIONS`, reader option ``drop_sections``) are dropped.
 
@@ -28,6 +30,18 @@ from urllib.parse import quote
 
 from corpusmill.curation.readers.base import Reader, Record, register
 from corpusmill.curation.readers.compression import CorruptInput, open_binary
+from corpusmill.curation.readers.wiki_markup import (
+    COST,
+    DROP_TAGS,
+    LEFTOVER_FILE_OPTIONS,
+    LEFTOVER_TAG,
+    PARSER_PIECE_CHARS,
+    drop_file_links,
+    drop_tables,
+    drop_tag_blocks,
+    pieces,
+    strip_format_tags,
+)
 from corpusmill.curation.readers.wiki_templates import expand_templates
 
 log = logging.getLogger("corpusmill")
@@ -40,20 +54,14 @@ _CHUNK = 1 << 20
 # ---------------------------------------------------------------------------------------------------
 
 # tags whose content is not prose (or not visible): dropped with everything inside
-_DROP_TAGS = frozenset(
-    {
-        "ref", "references", "table", "gallery", "math", "chem", "ce", "timeline", "imagemap", "score",
-        "graph", "templatedata", "mapframe", "maplink", "hiero", "inputbox", "categorytree", "style",
-        "script", "includeonly", "indicator", "templatestyles", "section",
-    }
-)
+_DROP_TAGS = frozenset(DROP_TAGS)
 _NEWLINE_TAGS = frozenset({"br", "hr", "p"})
 _DEFAULT_DROP_PREFIXES = frozenset({"file", "image", "media", "category"})
 _INTERWIKI = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]+)*$|^simple$")
 _MAGIC_WORD = re.compile(r"__[A-Z]+__")
 _QUOTES = re.compile(r"'{2,}")
 _EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
-_SPACES = re.compile(r"[ \t\u00a0]+")
+_SPACES = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?])")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|<ref[^>]*>|</ref>")
@@ -114,24 +122,33 @@ def wikitext_to_text(
     wikitext: str,
     drop_prefixes: frozenset[str] = _DEFAULT_DROP_PREFIXES,
     sections: frozenset[str] = DEFAULT_DROP_SECTIONS,
+    title: str | None = None,
 ) -> str:
-    """Plain text of an article's wikitext.
+    """Plain text of an article's wikitext (``title``: the page's, for ``{{PAGENAME}}``).
 
     Sections titled as in ``sections`` (references, external links, see also, ...) are dropped whole.
 
     Inline templates that carry prose (``convert``, ``lang``, ``flag``, ...) become their visible text
     (:mod:`corpusmill.curation.readers.wiki_templates`); other templates, tables, references, comments,
     files/images and category links, interlanguage links and magic words are removed; links keep
-    their visible text; headings stay as lines of their own.
+    their visible text; headings stay as lines of their own. Linear in the page size
+    (:mod:`corpusmill.curation.readers.wiki_markup`).
     """
     import mwparserfromhell
 
-    wikitext = _prestrip(drop_sections(wikitext, sections))
+    wikitext = _prestrip(drop_sections(wikitext, sections), drop_prefixes, title)
     wikitext = _SIMPLE_LINK.sub(lambda m: _simple_link(m, drop_prefixes), wikitext)
-    code = mwparserfromhell.parse(wikitext, skip_style_tags=True)
-    text = _strip(code, drop_prefixes)
+    parts = []
+    for piece in pieces(wikitext, PARSER_PIECE_CHARS):
+        COST["parser_chars"] += len(piece)
+        COST["max_piece"] = max(COST["max_piece"], len(piece))
+        parts.append(_strip(mwparserfromhell.parse(piece, skip_style_tags=True), drop_prefixes))
+    text = "".join(parts)
     text = _MAGIC_WORD.sub("", text)
     text = _QUOTES.sub("", text)
+    text = LEFTOVER_TAG.sub("", text)
+    if "|" in text:  # (the pattern is slow to try at every position: only lines with a pipe)
+        text = "\n".join(LEFTOVER_FILE_OPTIONS.sub("", ln) if "|" in ln else ln for ln in text.split("\n"))
     text = _LEFTOVER.sub("", text)
     text = _EMPTY_PARENS.sub("", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", _SPACES.sub(" ", text))
@@ -158,37 +175,21 @@ def _simple_link(m: re.Match, drop_prefixes: frozenset[str]) -> str:
 
 
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
-_REF = re.compile(r"<ref\b[^>]*?/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
 _LIST_MARKERS = re.compile(r"^[*#:;]+[ \t]*(?!\{\|)", re.M)
-_TABLE_OPEN = re.compile(r"^[ \t:]*\{\|")
-_TABLE_CLOSE = re.compile(r"^[ \t]*\|\}")
 
 
-def _prestrip(wikitext: str) -> str:
-    """Cut comments, references and tables with plain scans before parsing.
-
-    mwparserfromhell spends most of its time on tables (about 1 s for an 88 KB table-heavy page);
-    they are dropped anyway, so they are removed line by line here first (nesting aware).
-    """
+def _prestrip(wikitext: str, drop_prefixes: frozenset[str] = _DEFAULT_DROP_PREFIXES, title: str | None = None) -> str:
+    """Cut comments, references and other dropped tags, templates, tables, file links and formatting
+    tags with linear scans before parsing (mwparserfromhell is slow on them, super-linear on unclosed
+    ones, and they are dropped anyway)."""
     wikitext = _COMMENT.sub("", wikitext)
-    wikitext = _REF.sub("", wikitext)
+    wikitext = drop_tag_blocks(wikitext)
     wikitext = _LIST_MARKERS.sub("", wikitext)  # "*", "#", ":", ";" at line starts: the parser's
     # list tags would be dropped anyway
-    wikitext = expand_templates(wikitext)  # inline ones rendered, the rest dropped (wiki_templates.py)
-    if "{|" not in wikitext:
-        return wikitext
-    out, depth = [], 0
-    for line in wikitext.split("\n"):
-        if _TABLE_OPEN.match(line):
-            depth += 1
-        elif depth and _TABLE_CLOSE.match(line):
-            depth -= 1
-            continue
-        if not depth:
-            out.append(line)
-    if depth:  # a table that never closes: leave it to the parser rather than lose the rest
-        return wikitext
-    return "\n".join(out)
+    wikitext = expand_templates(wikitext, title=title)  # inline ones rendered, the rest dropped (wiki_templates.py)
+    wikitext = drop_tables(wikitext)
+    wikitext = drop_file_links(wikitext, drop_prefixes)
+    return strip_format_tags(wikitext)
 
 
 def _strip(code, drop_prefixes: frozenset[str]) -> str:
@@ -310,7 +311,11 @@ def _fragments(stream: BinaryIO, max_page_chars: int) -> Iterator[tuple[str, str
     the decompressor) where the data stops being readable.
     """
     first = stream.read(_CHUNK)
-    decoder = codecs.getincrementaldecoder(_sniff_encoding(first))(errors="replace")
+    encoding = _sniff_encoding(first)
+    if encoding.startswith("utf-16"):  # re-aligned at every line end: a lost byte damages one line only
+        stream, encoding = _Utf16AsUtf8(stream, first, encoding), "utf-8"
+        first = stream.read(_CHUNK)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     eof = not first
     buf = decoder.decode(first, final=eof)
     header_done = False  # <siteinfo> read, or the first <page> seen
@@ -362,6 +367,42 @@ def _fragments(stream: BinaryIO, max_page_chars: int) -> Iterator[tuple[str, str
         data = stream.read(_CHUNK)
         eof = not data
         buf += decoder.decode(data, final=eof)
+
+
+class _Utf16AsUtf8:
+    """A UTF-16 byte stream read as UTF-8, decoded line by line: each line starts after the byte pair
+    of a line end wherever it is, so a byte lost or added (a cut, a bad sector) shifts the alignment
+    of one line only, not of the rest of the dump."""
+
+    def __init__(self, stream: BinaryIO, first: bytes, encoding: str) -> None:
+        if first[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            encoding = "utf-16-le" if first[:2] == codecs.BOM_UTF16_LE else "utf-16-be"
+            first = first[2:]
+        self._codec = encoding
+        self._newline = "\n".encode(encoding)
+        self._stream = stream
+        self._buf = first
+        self._eof = False
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._eof and self._newline not in self._buf and len(self._buf) < 4 * _CHUNK:
+            data = self._stream.read(_CHUNK)
+            self._eof = not data
+            self._buf += data
+        if self._eof:
+            cut = len(self._buf)
+        elif (k := self._buf.rfind(self._newline)) >= 0:
+            cut = k + 2
+        else:  # a very long line: decode it in even-sized pieces
+            cut = len(self._buf) & ~1
+        head, self._buf = self._buf[:cut], self._buf[cut:]
+        out, start = [], 0
+        while start < len(head):  # line by line, each at its own alignment
+            k = head.find(self._newline, start)
+            end = len(head) if k < 0 else k + 2
+            out.append(head[start:end].decode(self._codec, errors="replace"))
+            start = end
+        return "".join(out).encode("utf-8", "surrogatepass")
 
 
 _TITLE = re.compile(r"<title>(.*?)</title>", re.S)
@@ -441,7 +482,7 @@ class WikipediaReader(Reader):
         if el.find("redirect") is not None or re.match(r"\s*#redirect\b", wikitext, re.I):
             return Record(position, metadata=md, drop_reason="wiki_redirect")
         try:
-            text = wikitext_to_text(wikitext, site.drop_prefixes(), self.drop_sections)
+            text = wikitext_to_text(wikitext, site.drop_prefixes(), self.drop_sections, title=title)
         except Exception as e:  # a parser failure on one page must not end the shard
             log.warning("page %r: wikitext conversion failed: %r", title, e, exc_info=True)
             return Record(position, metadata=md, drop_reason="bad_wikitext", error=repr(e)[:2000])

@@ -78,11 +78,11 @@ def test_mixed_recipe_accounts_for_every_document(mixed_run, shared_data):
 
 def test_outputs_carry_schema_versions_and_unique_ids(mixed_run):
     out, _ = mixed_run
-    for sub, name in (("curated", "curated"), ("dropped", "dropped"), ("manifest", "manifest")):
+    for sub, name, version in (("curated", "curated", "2.0"), ("dropped", "dropped", "2.0"), ("manifest", "manifest", "1.1")):
         files = sorted((out / sub).glob("*.parquet"))
         assert files
         for f in files:
-            assert read_schema_metadata(f) == (name, {"manifest": "1.0"}.get(name, "2.0"))
+            assert read_schema_metadata(f) == (name, version)
     assert not list(out.rglob(".tmp-*")), "temporary files left behind"
     n, distinct = q(
         f"""SELECT count(*), count(DISTINCT id) FROM (
