@@ -1,19 +1,13 @@
 """Distributed dedup on Beam, with the same keys, clusters and survivors as the datatrove path.
 
-    docs -> (stages before dedup) -+-> alive docs -> band keys + exact key   (same functions as
-                                   |                 -> GroupByKey(key)      corpusmill.curation.dedup.lsh)
-                                   |                 -> chain edges of each bucket
-                                   |                 -> CombineGlobally: connected components and
-                                   |                    survivors (corpusmill.curation.dedup.clusters.cluster_table)
-                                   +-> mark each doc with its cluster (side input) -> stages after -> sink
+    alive docs -> band keys + exact key -> GroupByKey(bucket) -> star edges around each bucket's min
+      -> CC_ROUNDS x (large-star, small-star), each a GroupByKey -> star forest: node -> its root
+      -> cluster sizes (Count.PerKey) -> ClusterInfo per doc id -> joined to the docs by id -> marked
 
-Exact dedup groups on the exact key, MinHash on (band, band hash) — Beam's GroupByKey replaces the
-sorted runs on disk. Connected components run in one combine: the edges (at most one per document per
-band, usually far fewer) and the identities of the documents that have an edge must fit in one
-worker's memory (~100 bytes each: 10 M duplicate documents ~ 1-2 GB). Past that, replace the combine
-by iterative large-star/small-star rounds. The survivor rule is the datatrove path's
-(``DedupConfig.survivor``: the smallest (source_file, position, id), or the longest normalised text
-first), applied by the same function.
+A node is ordered by the survivor rule, (-length | 0, source_file, position, id), so a cluster's root
+(its smallest node) is its survivor. Exact (g = 1) and dedup (g = 0) graphs run together. No step
+holds more than one group, and groups are streamed (no combine over all edges, no side input).
+Rounds are unrolled (a Beam graph is static); the last step fails loudly if they did not suffice.
 """
 
 from __future__ import annotations
@@ -117,7 +111,7 @@ def star_label(item) -> Iterable:
     if m > u:
         yield (g, u), u
         return
-    if sum(1 for v in set(nbrs)) != 1:  # a leaf has one (smaller) neighbour: its root
+    if any(v != m for v in nbrs):  # a leaf has one (smaller) neighbour: its root
         raise RuntimeError(f"dedup connected components did not converge in {CC_ROUNDS} rounds: "
                            "raise corpusmill.pipelines.beam_dedup.CC_ROUNDS")
     yield (g, m), u
@@ -151,11 +145,12 @@ def components(edges, survivor: str, rounds: int | None = None):
     )
     sizes = members | "Dedup:CCSize" >> beam.combiners.Count.PerKey()
 
-    def per_node(item):
-        (g, root), grouped = item
-        size = next(iter(grouped["size"]))
-        for u in grouped["members"]:
-            yield u[3], (g, root[3], size, u)
+    def per_node(item):  # streams the group twice (Beam re-iterates it lazily), holds nothing
+        (g, root), tagged = item
+        size = next(v for tag, v in tagged if tag == "size")
+        for tag, u in tagged:
+            if tag == "member":
+                yield u[3], (g, root[3], size, u)
 
     def info(item):
         doc_id, parts = item
@@ -166,8 +161,12 @@ def components(edges, survivor: str, rounds: int | None = None):
         return doc_id, ClusterInfo(root, size, verdict, eroot, esize)
 
     return (
-        {"members": members, "size": sizes}
-        | "Dedup:CCJoinSize" >> beam.CoGroupByKey()
+        (
+            members | "Dedup:CCTagMember" >> beam.MapTuple(lambda k, u: (k, ("member", u))),
+            sizes | "Dedup:CCTagSize" >> beam.MapTuple(lambda k, n: (k, ("size", n))),
+        )
+        | "Dedup:CCFlatten" >> beam.Flatten()
+        | "Dedup:CCJoinSize" >> beam.GroupByKey()
         | "Dedup:CCPerNode" >> beam.FlatMap(per_node)
         | "Dedup:CCGroupNode" >> beam.GroupByKey()
         | "Dedup:CCInfo" >> beam.Map(info)

@@ -87,3 +87,39 @@ def test_components_equal_one_task_clusters(tmp_path, survivor, tasks, max_recor
         stats = [json.loads(p.read_text()) for p in (tmp_path / "cc" / "done").glob("*/*.json")]
         assert max(s.get("max_held", 0) for s in stats) <= max_records
         assert max_records < 2 * (len(near) + 2 * len(exact))
+
+
+@pytest.mark.parametrize("survivor", ["first", "longest"])
+def test_cluster_phases_under_datatrove_executor_equal_one_task(shared_data, tmp_path, survivor):
+    """Real documents (dolma sample): the cluster phase as 3 datatrove tasks with a small record cap
+    gives exactly the one-task in-memory mapping (build_clusters)."""
+    import gzip
+    import shutil
+
+    from datatrove.executor import LocalPipelineExecutor
+
+    from corpusmill.curation.dedup.clusters import build_clusters
+    from corpusmill.curation.dedup.lsh import DedupConfig
+    from corpusmill.pipelines.datatrove_dedup import cluster_phases, dedup_documents
+    from corpusmill.curation.document import new_document
+
+    src = shared_data / "webtext" / "dolma_CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz"
+    with gzip.open(src, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    docs = [new_document(r["text"], src.name, i, length=i % 3) for i, r in enumerate(rows)]
+    work = tmp_path / "work"
+    dedup_documents(docs, work, DedupConfig(survivor=survivor), num_tasks=2, mark=False)
+    shutil.copytree(work, tmp_path / "ref")
+    build_clusters(tmp_path / "ref", rows_per_partition=10)
+    ref = ClusterLookup(tmp_path / "ref").table().to_pylist()
+    assert sum(r["verdict"] == "exact_duplicate" for r in ref) >= 5
+    for name, pipeline, tasks in cluster_phases(str(work), 3, max_rounds=12):
+        step = pipeline[0]
+        step.max_records, step.rows_per_partition = 64, 10
+        if step.converged(tasks):
+            continue
+        LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(tmp_path / "logs" / name)).run()
+    got = ClusterLookup(work).table().to_pylist()
+    key = lambda r: r["id"]  # noqa: E731
+    assert sorted(got, key=key) == sorted(ref, key=key)
+    assert ClusterLookup(work).meta["partitions"] == ClusterLookup(tmp_path / "ref").meta["partitions"] > 1
