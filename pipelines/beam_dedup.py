@@ -174,9 +174,9 @@ def components(edges, survivor: str, rounds: int | None = None):
 
 
 def _mark(item) -> Iterable:
-    _, grouped = item
-    infos = list(grouped["info"])
-    mapping = _DictLookup(dict(infos))
+    doc_id, grouped = item
+    infos = list(grouped["info"])  # one ClusterInfo, or none (the document is in no cluster)
+    mapping = _DictLookup({doc_id: infos[0]} if infos else {})
     for doc in grouped["docs"]:
         mark_document(doc, mapping)
         yield doc
