@@ -77,8 +77,14 @@ def ray_cluster():
     try:
         run(RAY + ["start", "--head", f"--port={port}", f"--temp-dir={root}/head", "--include-dashboard=false",
                    '--resources={"head": 1}', *common])
-        run(RAY + ["start", f"--address=127.0.0.1:{port}", f"--temp-dir={root}/node2", '--resources={"node2": 1}',
-                   *common])
+        for attempt in range(3):  # a raylet gets 30 s to register (fixed in Ray): slow on a loaded machine
+            res = subprocess.run(RAY + ["start", f"--address=127.0.0.1:{port}", f"--temp-dir={root}/node2",
+                                        '--resources={"node2": 1}', *common],
+                                 env=env, capture_output=True, text=True, timeout=180)
+            if res.returncode == 0:
+                break
+            _stop(f"{root}/node2", env)
+        assert res.returncode == 0, res.stderr[-4000:]
         address = f"127.0.0.1:{port}"
         check = ("import ray, json, time; ray.init(address='%s', logging_level='ERROR'); t=time.time()\n"
                  "while len([n for n in ray.nodes() if n['Alive']]) < 2 and time.time()-t < 60: time.sleep(0.5)\n"
