@@ -68,7 +68,8 @@ def ray_cluster():
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO), RAY_AUTH_MODE="token",
                RAY_AUTH_TOKEN=secrets.token_hex(16))
     env.pop("RAY_ADDRESS", None)
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=1500000000", "--disable-usage-stats"]
+    # memory is a logical resource here: datatrove's Ray executor asks 2 GB per task (mem_per_cpu_gb)
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--memory=4500000000", "--disable-usage-stats"]
     def run(cmd, timeout=180):
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         assert res.returncode == 0, f"{cmd}: {res.stdout[-2000:]}{res.stderr[-4000:]}"

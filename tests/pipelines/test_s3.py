@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from s3_server import s3_server  # noqa: F401  (the fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 DIRS = ("warc", "wikipedia", "books", "webtext")

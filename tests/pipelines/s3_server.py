@@ -1,4 +1,6 @@
-"""Fixtures for engine tests: a real S3-compatible server (moto in server mode) on 127.0.0.1."""
+"""A pytest fixture: a real S3-compatible server (moto in server mode) on 127.0.0.1, for tests that
+import it (``from s3_server import s3_server``). Not a conftest.py: the tests here import the root
+conftest as ``conftest``, which a second conftest module would shadow."""
 
 from __future__ import annotations
 
