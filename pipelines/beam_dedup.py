@@ -173,6 +173,17 @@ def components(edges, survivor: str, rounds: int | None = None):
     )
 
 
+class Clusters(beam.PTransform):
+    """(g, a, b) edges -> (doc id, ClusterInfo): :func:`components` as one named transform."""
+
+    def __init__(self, survivor: str, rounds: int | None = None) -> None:
+        super().__init__()
+        self.survivor, self.rounds = survivor, rounds
+
+    def expand(self, edges):
+        return components(edges, self.survivor, self.rounds)
+
+
 def _mark(item) -> Iterable:
     doc_id, grouped = item
     infos = list(grouped["info"])  # one ClusterInfo, or none (the document is in no cluster)
@@ -199,7 +210,7 @@ def add_dedup(docs, dedup_stages: list) -> Any:
         | "Dedup:GroupByBucket" >> beam.GroupByKey()
         | "Dedup:Edges" >> beam.FlatMap(bucket_edges, survivor=config.survivor)
     )
-    infos = components(edges, config.survivor)
+    infos = edges | "Dedup:Clusters" >> Clusters(config.survivor)
     return (
         {"docs": docs | "Dedup:KeyById" >> beam.Map(lambda d: (d.id, d)), "info": infos}
         | "Dedup:JoinClusters" >> beam.CoGroupByKey()
