@@ -1,19 +1,13 @@
 """Distributed dedup on Beam, with the same keys, clusters and survivors as the datatrove path.
 
-    docs -> (stages before dedup) -+-> alive docs -> band keys + exact key   (same functions as
-                                   |                 -> GroupByKey(key)      corpusmill.curation.dedup.lsh)
-                                   |                 -> chain edges of each bucket
-                                   |                 -> CombineGlobally: connected components and
-                                   |                    survivors (corpusmill.curation.dedup.clusters.cluster_table)
-                                   +-> mark each doc with its cluster (side input) -> stages after -> sink
+    alive docs -> band keys + exact key -> GroupByKey(bucket) -> star edges around each bucket's min
+      -> CC_ROUNDS x (large-star, small-star), each a GroupByKey -> star forest: node -> its root
+      -> cluster sizes (Count.PerKey) -> ClusterInfo per doc id -> joined to the docs by id -> marked
 
-Exact dedup groups on the exact key, MinHash on (band, band hash) — Beam's GroupByKey replaces the
-sorted runs on disk. Connected components run in one combine: the edges (at most one per document per
-band, usually far fewer) and the identities of the documents that have an edge must fit in one
-worker's memory (~100 bytes each: 10 M duplicate documents ~ 1-2 GB). Past that, replace the combine
-by iterative large-star/small-star rounds. The survivor rule is the datatrove path's
-(``DedupConfig.survivor``: the smallest (source_file, position, id), or the longest normalised text
-first), applied by the same function.
+A node is ordered by the survivor rule, (-length | 0, source_file, position, id), so a cluster's root
+(its smallest node) is its survivor. Exact (g = 1) and dedup (g = 0) graphs run together. No step
+holds more than one group, and groups are streamed (no combine over all edges, no side input).
+Rounds are unrolled (a Beam graph is static); the last step fails loudly if they did not suffice.
 """
 
 from __future__ import annotations
@@ -21,10 +15,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import apache_beam as beam
-import numpy as np
-import pyarrow as pa
 
-from corpusmill.curation.dedup.clusters import ClusterInfo, cluster_table
+from corpusmill.curation.dedup.clusters import EXACT_DUPLICATE, KEEP, NEAR_DUPLICATE, ClusterInfo
 from corpusmill.curation.dedup.config import dedup_config
 from corpusmill.curation.dedup.exact import exact_key, exact_key_from_codepoints
 from corpusmill.curation.dedup.lsh import DedupConfig
@@ -62,52 +54,143 @@ class DedupKeysFn(beam.DoFn):
                 yield (("x", ek[0], ek[1]), ident)
 
 
-def bucket_edges(item) -> Iterable:
-    """A bucket of k members -> the k-1 edges of a path through them (connects them all)."""
+def node(ident, survivor: str) -> tuple:
+    """A document as a graph node whose order is the survivor rule: the smallest node of a cluster is
+    its survivor, (-length, source_file, position, id) for ``longest``, (0, ...) for ``first``."""
+    sf, pos, doc_id, length = ident
+    return (-length if survivor == "longest" else 0, sf or "", -1 if pos is None else pos, doc_id)
+
+
+def bucket_edges(item, survivor: str = "first") -> Iterable:
+    """A bucket of k members -> k-1 edges (g, a, b) of a star around its smallest member; g = 0 is
+    the dedup graph (all edges), g = 1 the exact graph (exact-key buckets are in both)."""
     key, members = item
-    members = sorted(set(members), key=lambda m: (m[0] or "", m[1] if m[1] is not None else -1, m[2]))
-    kind = "exact" if key[0] == "x" else "near"
-    for a, b in zip(members, members[1:]):
-        yield (kind, a, b)
+    m = min(node(x, survivor) for x in members)
+    graphs = (0, 1) if key[0] == "x" else (0,)
+    for x in members:
+        v = node(x, survivor)
+        if v != m:
+            for g in graphs:
+                yield (g, m, v)
 
 
-class ClustersFn(beam.CombineFn):
-    """All edges -> {doc id: ClusterInfo} for every document in a cluster."""
+def _both_ways(e):
+    g, a, b = e
+    yield (g, a), b
+    yield (g, b), a
 
-    def __init__(self, survivor: str = "first") -> None:
-        self.survivor = survivor
 
-    def create_accumulator(self):
-        return []
+def _to_larger(e):
+    g, a, b = e
+    yield ((g, a), b) if a > b else ((g, b), a)
 
-    def add_input(self, acc, edge):
-        acc.append(edge)
-        return acc
 
-    def merge_accumulators(self, accs):
-        return [e for a in accs for e in a]
+def large_star(item) -> Iterable:
+    """Every larger neighbour of u is connected to the minimum of u's closed neighbourhood."""
+    (g, u), nbrs = item
+    m = min(min(nbrs), u)
+    for v in nbrs:
+        if v > u:
+            yield (g, v, m)
 
-    def extract_output(self, edges) -> dict[str, ClusterInfo]:
-        if not edges:
-            return {}
-        idents = sorted({m for _, a, b in edges for m in (a, b)}, key=lambda m: (m[0] or "", m[1] if m[1] is not None else -1, m[2]))
-        key_of = {m: i for i, m in enumerate(idents)}
-        near = np.array([(key_of[a], key_of[b]) for k, a, b in edges if k == "near"], dtype=np.uint64).reshape(-1, 2)
-        exact = np.array([(key_of[a], key_of[b]) for k, a, b in edges if k == "exact"], dtype=np.uint64).reshape(-1, 2)
-        identities = pa.table(
-            {
-                "key": pa.array(np.arange(len(idents), dtype=np.uint64)),
-                "id": [m[2] for m in idents],
-                "source_file": [m[0] for m in idents],
-                "position": pa.array([m[1] for m in idents], type=pa.int64()),
-                "length": pa.array([m[3] for m in idents], type=pa.int64()),
-            }
+
+def small_star(item) -> Iterable:
+    """u and its smaller neighbours are connected to the minimum of them."""
+    (g, u), nbrs = item
+    m = min(nbrs)
+    for v in nbrs:
+        if v != m:
+            yield (g, v, m)
+    yield (g, u, m)
+
+
+def star_label(item) -> Iterable:
+    """On a star forest (converged): ((g, root), node) for every node; raises when not converged."""
+    (g, u), nbrs = item
+    m = min(nbrs)
+    if m > u:
+        yield (g, u), u
+        return
+    if any(v != m for v in nbrs):  # a leaf has one (smaller) neighbour: its root
+        raise RuntimeError(f"dedup connected components did not converge in {CC_ROUNDS} rounds: "
+                           "raise corpusmill.pipelines.beam_dedup.CC_ROUNDS")
+    yield (g, m), u
+
+
+#: large-star + small-star round pairs, unrolled (a Beam graph is static). Converged rounds cost one
+#: shuffle of the (star) edges each; the last step checks convergence.
+CC_ROUNDS = 12
+
+
+def components(edges, survivor: str, rounds: int | None = None):
+    """(g, a, b) edges -> (doc id, ClusterInfo) for every document in a cluster, by iterated
+    large-star / small-star rounds (Kiveris et al. 2014) over PCollections: no worker holds the graph."""
+    for r in range(rounds or CC_ROUNDS):
+        edges = (
+            edges
+            | f"Dedup:CC{r:02d}:LargeRoute" >> beam.FlatMap(_both_ways)
+            | f"Dedup:CC{r:02d}:LargeGroup" >> beam.GroupByKey()
+            | f"Dedup:CC{r:02d}:Large" >> beam.FlatMap(large_star)
+            | f"Dedup:CC{r:02d}:LargeDistinct" >> beam.Distinct()
+            | f"Dedup:CC{r:02d}:SmallRoute" >> beam.FlatMap(_to_larger)
+            | f"Dedup:CC{r:02d}:SmallGroup" >> beam.GroupByKey()
+            | f"Dedup:CC{r:02d}:Small" >> beam.FlatMap(small_star)
+            | f"Dedup:CC{r:02d}:SmallDistinct" >> beam.Distinct()
         )
-        t = cluster_table(identities, near, exact, survivor=self.survivor).to_pylist()
-        return {
-            r["id"]: ClusterInfo(r["cluster"], r["cluster_size"], r["verdict"], r["exact_cluster"], r["exact_cluster_size"])
-            for r in t
-        }
+    members = (
+        edges
+        | "Dedup:CCLabelRoute" >> beam.FlatMap(_both_ways)
+        | "Dedup:CCLabelGroup" >> beam.GroupByKey()
+        | "Dedup:CCLabel" >> beam.FlatMap(star_label)
+    )
+    sizes = members | "Dedup:CCSize" >> beam.combiners.Count.PerKey()
+
+    def per_node(item):  # streams the group twice (Beam re-iterates it lazily), holds nothing
+        (g, root), tagged = item
+        size = next(v for tag, v in tagged if tag == "size")
+        for tag, u in tagged:
+            if tag == "member":
+                yield u[3], (g, root[3], size, u)
+
+    def info(item):
+        doc_id, parts = item
+        by_g = {g: (root, size, u) for g, root, size, u in parts}
+        root, size, u = by_g[0]
+        eroot, esize, _ = by_g.get(1, (doc_id, 1, u))
+        verdict = KEEP if root == doc_id else (EXACT_DUPLICATE if eroot != doc_id else NEAR_DUPLICATE)
+        return doc_id, ClusterInfo(root, size, verdict, eroot, esize)
+
+    return (
+        (
+            members | "Dedup:CCTagMember" >> beam.MapTuple(lambda k, u: (k, ("member", u))),
+            sizes | "Dedup:CCTagSize" >> beam.MapTuple(lambda k, n: (k, ("size", n))),
+        )
+        | "Dedup:CCFlatten" >> beam.Flatten()
+        | "Dedup:CCJoinSize" >> beam.GroupByKey()
+        | "Dedup:CCPerNode" >> beam.FlatMap(per_node)
+        | "Dedup:CCGroupNode" >> beam.GroupByKey()
+        | "Dedup:CCInfo" >> beam.Map(info)
+    )
+
+
+class Clusters(beam.PTransform):
+    """(g, a, b) edges -> (doc id, ClusterInfo): :func:`components` as one named transform."""
+
+    def __init__(self, survivor: str, rounds: int | None = None) -> None:
+        super().__init__()
+        self.survivor, self.rounds = survivor, rounds
+
+    def expand(self, edges):
+        return components(edges, self.survivor, self.rounds)
+
+
+def _mark(item) -> Iterable:
+    doc_id, grouped = item
+    infos = list(grouped["info"])  # one ClusterInfo, or none (the document is in no cluster)
+    mapping = _DictLookup({doc_id: infos[0]} if infos else {})
+    for doc in grouped["docs"]:
+        mark_document(doc, mapping)
+        yield doc
 
 
 class _DictLookup:
@@ -118,19 +201,18 @@ class _DictLookup:
         return self.mapping.get(doc_id)
 
 
-def _mark(doc, mapping: dict[str, ClusterInfo]):
-    mark_document(doc, _DictLookup(mapping))
-    return doc
-
-
 def add_dedup(docs, dedup_stages: list) -> Any:
     """Insert the dedup transforms after ``docs``; returns the marked documents."""
     config = dedup_config(dedup_stages)
-    mapping = (
+    edges = (
         docs
         | "Dedup:Keys" >> beam.ParDo(DedupKeysFn(config))
         | "Dedup:GroupByBucket" >> beam.GroupByKey()
-        | "Dedup:Edges" >> beam.FlatMap(bucket_edges)
-        | "Dedup:Clusters" >> beam.CombineGlobally(ClustersFn(config.survivor))
+        | "Dedup:Edges" >> beam.FlatMap(bucket_edges, survivor=config.survivor)
     )
-    return docs | "Dedup:Mark" >> beam.Map(_mark, mapping=beam.pvalue.AsSingleton(mapping))
+    infos = edges | "Dedup:Clusters" >> Clusters(config.survivor)
+    return (
+        {"docs": docs | "Dedup:KeyById" >> beam.Map(lambda d: (d.id, d)), "info": infos}
+        | "Dedup:JoinClusters" >> beam.CoGroupByKey()
+        | "Dedup:Mark" >> beam.FlatMap(_mark)
+    )

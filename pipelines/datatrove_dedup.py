@@ -4,7 +4,7 @@ Four phases share one work directory (see :mod:`corpusmill.curation.dedup.lsh` f
 
     1. DedupSignatures  any number of tasks   docs in -> same docs out; writes sorted signature runs
     2. DedupBuckets     any number of tasks   merges the runs of each band (and exact keys) -> edges
-    3. DedupClusters    1 task                edges -> clusters, survivors -> mapping partitions
+    3. DedupClusters    any number of tasks   edges -> clusters, survivors -> mapping partitions (cluster_phases)
     4. DedupMarker      any number of tasks   docs in -> docs out, marked with their cluster;
                                               non-survivors rejected (corpusmill.curation.document.reject)
 
@@ -32,8 +32,8 @@ from corpusmill.curation.dedup.clusters import (
     NEAR_DUPLICATE,
     ClusterInfo,
     ClusterLookup,
-    build_clusters,
 )
+from corpusmill.curation.dedup.components import DEFAULT_MAX_RECORDS, MAX_ROUNDS, converged_round, run_components, run_task
 from corpusmill.curation.dedup.lsh import (
     DedupConfig,
     SignatureWriter,
@@ -49,6 +49,7 @@ __all__ = [
     "DedupSignatures",
     "DedupBuckets",
     "DedupClusters",
+    "cluster_phases",
     "DedupMarker",
     "mark_document",
     "dedup_documents",
@@ -123,24 +124,51 @@ class DedupBuckets(PipelineStep):
 
 
 class DedupClusters(PipelineStep):
-    """Phase 3: connected components and survivors. Runs in task 0 (other tasks do nothing).
-    Works when called and passes ``data`` through untouched."""
+    """Phase 3: connected components and survivors (:mod:`corpusmill.curation.dedup.components`).
+
+    ``phase=None`` (default): every cluster phase in task 0, one after the other (in-process use).
+    ``phase="prepare" | "init" | "round" | "labels" | "survivors" | "mapping"``: that phase, as task
+    ``rank`` of ``world_size`` (see :func:`cluster_phases`); a ``round`` after convergence does nothing.
+    Passes ``data`` through untouched."""
 
     type = "🫂 - DEDUP"
     name = "🧩 dedup clusters"
 
-    def __init__(self, workdir: str | os.PathLike, rows_per_partition: int = 100_000):
+    def __init__(self, workdir: str | os.PathLike, rows_per_partition: int = 100_000, *, phase: str | None = None,
+                 round: int = 0, max_records: int = DEFAULT_MAX_RECORDS):
         super().__init__()
-        self.workdir = Path(workdir)
+        self.workdir = str(workdir)
         self.rows_per_partition = rows_per_partition
+        self.phase = phase
+        self.round = round
+        self.max_records = max_records
+
+    def converged(self, tasks: int) -> bool:
+        """A round step with nothing left to do (an earlier round converged)."""
+        return self.phase == "round" and converged_round(self.workdir, tasks) is not None
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        if rank == 0:
-            with self.track_time(unit="run"):
-                meta = build_clusters(self.workdir, self.rows_per_partition)
-            for k in ("docs_in_clusters", "clusters", "exact_duplicates", "near_duplicates"):
-                self.stat_update(k, value=meta[k], unit="run")
+        kw = dict(max_records=self.max_records, rows_per_partition=self.rows_per_partition)
+        with self.track_time(unit="run"):
+            if self.phase is None:
+                if rank == 0:
+                    meta = run_components(self.workdir, 1, **kw)
+                    for k in ("docs_in_clusters", "clusters", "exact_duplicates", "near_duplicates"):
+                        self.stat_update(k, value=meta[k], unit="run")
+            else:
+                run_task(self.workdir, self.phase, rank, world_size, round=self.round, **kw)
         return data
+
+
+def cluster_phases(workdir: str, tasks: int, max_rounds: int = MAX_ROUNDS) -> list[tuple[str, list, int]]:
+    """(name, pipeline, tasks) of the cluster phase as many tasks: prepare (1 task), init, up to
+    ``max_rounds`` rounds (a runner may skip a round whose :meth:`DedupClusters.converged` is true;
+    fixed lists such as Slurm's run them as no-ops), labels, survivors, mapping."""
+    out = [("clusters-prepare", [DedupClusters(workdir, phase="prepare")], 1),
+           ("clusters-init", [DedupClusters(workdir, phase="init")], tasks)]
+    out += [(f"clusters-round{r:03d}", [DedupClusters(workdir, phase="round", round=r)], tasks) for r in range(max_rounds)]
+    out += [(f"clusters-{p}", [DedupClusters(workdir, phase=p)], tasks) for p in ("labels", "survivors", "mapping")]
+    return out
 
 
 def mark_document(doc: Document, lookup: ClusterLookup) -> ClusterInfo | None:
@@ -228,7 +256,7 @@ def dedup_documents(
     bucket_step = DedupBuckets(workdir, parts_per_band, window_records)
     for rank in range(bucket_tasks):
         bucket_step.run(None, rank, bucket_tasks)
-    DedupClusters(workdir, rows_per_partition).run(None, 0, 1)
+    DedupClusters(workdir, rows_per_partition).run(None, 0, 1)  # all cluster phases, in this process
     lookup = ClusterLookup(workdir)
     table = lookup.table()
     cols = [table[c].to_pylist() for c in ("id", "cluster", "cluster_size", "verdict", "exact_cluster", "exact_cluster_size")]

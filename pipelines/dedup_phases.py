@@ -4,7 +4,8 @@
                   curated, dropped and manifest per shard; resumable like any run);
 2. ``signatures`` the kept documents of ``_predup`` -> MinHash band keys and exact keys, sorted runs on disk;
 3. ``buckets``    merge the runs band by band -> candidate edges;
-4. ``clusters``   connected components, one deterministic survivor per cluster (one task);
+4. ``clusters-*`` connected components, one deterministic survivor per cluster (many tasks, rounds until
+                  converged: ``datatrove_dedup.cluster_phases``);
 5. ``final``      every record of ``_predup`` (kept and dropped alike) -> dedup marker -> stages after
                   dedup -> sink into ``RUN/``, with the accounting carried over from ``_predup``.
 
@@ -23,7 +24,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from corpusmill.curation.accounting import manifest_path, shard_done, shard_key
 from corpusmill.curation.dedup.config import dedup_config
-from corpusmill.pipelines.datatrove_dedup import DedupBuckets, DedupClusters, DedupMarker, DedupSignatures
+from corpusmill.pipelines.datatrove_dedup import DedupBuckets, DedupMarker, DedupSignatures, cluster_phases
 from corpusmill.curation.document import EVENT, SHARD_END
 from corpusmill.curation.registry import DEDUP_STAGES
 from corpusmill.curation.rows import row_to_document
@@ -129,7 +130,7 @@ def build_phases(recipe: Recipe, shards: list[Shard]) -> list[tuple[str, list, i
         ("curate", curate, recipe.tasks),
         ("signatures", [PredupReaderStep(shards, predup, kept_only=True), DedupSignatures(workdir, config)], recipe.tasks),
         ("buckets", [DedupBuckets(workdir)], recipe.tasks),
-        ("clusters", [DedupClusters(workdir)], 1),
+        *cluster_phases(workdir, recipe.tasks),
         ("final", final, recipe.tasks),
     ]
 
@@ -142,6 +143,8 @@ def run_with_dedup(recipe: Recipe, shards: list[Shard], slurm_dry_run: bool | No
     executors = []
     prev = None
     for name, pipeline, tasks in build_phases(recipe, shards):
+        if recipe.executor != "slurm" and getattr(pipeline[0], "converged", lambda n: False)(tasks):
+            continue  # connected components converged: the remaining rounds have nothing to do
         r = replace(recipe, tasks=tasks, workers=min(recipe.workers, tasks))
         ex = make_executor(r, pipeline, f"{out}/logs/{name}", depends=prev if recipe.executor == "slurm" else None,
                            slurm_dry_run=slurm_dry_run)

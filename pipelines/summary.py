@@ -18,6 +18,16 @@ def _glob(output_dir: str, sub: str) -> str:
     return f"{output_dir.rstrip('/')}/{sub}/*.parquet"
 
 
+def _connect(output_dir: str) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that reads ``output_dir``; object stores go through fsspec (DuckDB's own
+    httpfs extension would be downloaded at run time)."""
+    con = duckdb.connect()
+    fs = fsspec.core.url_to_fs(output_dir)[0]
+    if fs.protocol not in ("file", ("file", "local")):
+        con.register_filesystem(fs)
+    return con
+
+
 def check_run(output_dir: str, shard_names: list[str]) -> dict[str, Any]:
     """Every shard has a manifest, every manifest adds up, and the Parquet row counts match it."""
     missing = []
@@ -27,7 +37,7 @@ def check_run(output_dir: str, shard_names: list[str]) -> dict[str, Any]:
             missing.append(sf)
     if missing:
         raise AccountingError(f"{len(missing)} shard(s) have no manifest (did a task fail?): {', '.join(missing[:10])}")
-    con = duckdb.connect()
+    con = _connect(output_dir)
     m = con.execute(
         f"""SELECT count(*), sum(read), sum(kept), sum(dropped), sum(errored),
                    count(*) FILTER (WHERE read != kept + dropped + errored)
@@ -51,7 +61,7 @@ def check_run(output_dir: str, shard_names: list[str]) -> dict[str, Any]:
 
 
 def summary_tables(output_dir: str) -> dict[str, list[tuple]]:
-    con = duckdb.connect()
+    con = _connect(output_dir)
     by_source = con.execute(
         f"""SELECT source_kind, sum(read) AS read, sum(kept) AS kept, sum(dropped) AS dropped,
                    sum(errored) AS errored, round(sum(kept_text_bytes)/1e6, 2) AS kept_mb

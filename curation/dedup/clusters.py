@@ -1,42 +1,14 @@
-"""Cluster phase: candidate edges -> connected components -> one survivor per cluster.
+"""Clusters and survivors: the rule, the mapping format, and the one-task in-memory reference path.
 
-Input: the edge files of the bucket phase (``WORK/edges/*.bin``), exact-key edges and MinHash band
-edges apart. Two clusterings are computed over the same documents:
-
-- *exact clusters*: connected components of the exact-key edges;
-- *dedup clusters*: connected components of all edges (exact and MinHash). An exact cluster always
-  lies inside one dedup cluster.
-
-Survivor rule (engine-, task- and order-independent), ``DedupConfig.survivor``:
-
-- ``first`` (default, datatrove's / FineWeb's choice): the member with the smallest
-  ``(source_file, position, id)``, i.e. the first copy in corpus order (shards by their relative path,
-  records by their ordinal in the shard; a missing source_file counts as ``""``, a missing position
-  as -1; the id breaks the remaining ties);
-- ``longest``: the member with the most normalised text (code points after
-  :func:`~corpusmill.curation.dedup.normalize.normalize_codepoints`, measured on the text that reaches dedup,
-  i.e. after filters such as C4 rewrote it): the most complete copy; ties broken as for ``first``.
-
-Exact duplicates have the same normalised length, so under both rules the survivor of a dedup
-cluster is also the survivor of its exact cluster. Each member gets
-
-- ``cluster``: the dedup cluster's survivor id (the survivor's own id for the survivor),
-  ``cluster_size``: the dedup cluster's size (>= 2);
-- ``verdict``: ``"keep"`` for the dedup survivor; ``"exact_duplicate"`` for a document that is not the
-  survivor of its exact cluster; ``"near_duplicate"`` for the others (exact survivors that MinHash
-  merged into a cluster with a smaller survivor).
-
-Documents in no cluster are not in the table (cluster null, size 1).
-
-Output: ``WORK/clusters/part-{p:05d}.parquet`` (:data:`MAPPING_SCHEMA`), partitioned by
-``xxh3_64(source_file) % partitions`` so that the marker needs, for the documents of one shard, only
-one partition in memory; ``WORK/clusters/_meta.json`` is written last (partitions + counts).
-
-Memory: the cluster task holds the unique edges and the documents that have at least one edge, i.e.
-O(#edges + #documents in duplicate clusters), never the whole corpus; doc identities are read
-back from the per-task doc tables in batches. Components come from scipy's
-``connected_components`` (C) when scipy is importable (datasketch depends on it), otherwise from
-:class:`UnionFind` (pure Python, same components).
+``cluster_table`` (edges + identities -> mapping, scipy's ``connected_components``) and
+``build_clusters`` (the cluster phase in one process) are the reference the many-task path
+(:mod:`~corpusmill.curation.dedup.components`) is tested against. Two clusterings: *exact* (exact-key
+edges) and *dedup* (all edges). Survivor (``DedupConfig.survivor``): ``first`` = smallest
+``(source_file or "", position or -1, id)``; ``longest`` = most normalised code points, then ``first``.
+Verdicts: ``keep`` (the dedup survivor), ``exact_duplicate`` (not its exact cluster's survivor),
+``near_duplicate`` (the others). Output ``WORK/clusters/part-*.parquet`` (:data:`MAPPING_SCHEMA`),
+partitioned by ``xxh3_64(source_file) % partitions``, then ``_meta.json``; :class:`ClusterLookup` holds
+one partition at a time. Rationale and memory: docs/dedup.md.
 """
 
 from __future__ import annotations

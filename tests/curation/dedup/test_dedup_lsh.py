@@ -328,17 +328,3 @@ def test_survivor_rule_from_recipe_stages():
     # the rule is part of the work directory's config: a rerun with another rule needs a new one
     assert DedupConfig.from_dict(DedupConfig(survivor="longest").to_dict()).survivor == "longest"
     assert DedupConfig.from_dict({"minhash": None, "exact": True}).survivor == "first"  # written before the option
-
-
-def test_beam_clusters_combine_applies_the_survivor_rule():
-    """corpusmill.pipelines.beam_dedup.ClustersFn (the Beam path) picks the same survivors as the datatrove path's
-    cluster_table, for both rules: identities carry (source_file, position, id, normalised length)."""
-    from corpusmill.pipelines.beam_dedup import ClustersFn
-
-    a, b, c = ("f1.jsonl", 0, "a", 100), ("f1.jsonl", 5, "b", 300), ("f2.jsonl", 1, "c", 300)
-    edges = [("near", a, b), ("near", b, c)]
-    first = ClustersFn("first").extract_output(edges)
-    longest = ClustersFn("longest").extract_output(edges)
-    assert {i: v.cluster for i, v in first.items()} == {"a": "a", "b": "a", "c": "a"}
-    assert {i: v.cluster for i, v in longest.items()} == {"a": "b", "b": "b", "c": "b"}  # tie 300: corpus order
-    assert longest["b"].verdict == KEEP and longest["a"].verdict == NEAR_DUPLICATE
