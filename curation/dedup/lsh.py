@@ -45,9 +45,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill.curation.dedup.storage import AtomicWriter, join
 from corpusmill.curation.dedup.exact import EXACT_MODES, exact_key, exact_key_from_codepoints
 from corpusmill.curation.dedup.minhash import MinHashConfig, MinHasher
-from corpusmill.curation.dedup.normalize import normalize_codepoints
+from corpusmill.curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
+from corpusmill.curation.dedup.records import EDGE, RECORD
+from corpusmill.curation.dedup.verify import VERIFY_MODES, VerifyStore, fingerprint, verified_edges
 
 __all__ = [
     "DedupConfig",
@@ -66,10 +69,6 @@ __all__ = [
     "read_json",
 ]
 
-#: one record of a sorted run: a 128-bit key (h = high half, g = low half) and the doc key
-RECORD = np.dtype([("h", "<u8"), ("g", "<u8"), ("key", "<u8")])
-#: a candidate edge between two doc keys (a < b)
-EDGE = np.dtype([("a", "<u8"), ("b", "<u8")])
 
 _U64_RANGE = 1 << 64
 DOCS_SCHEMA = pa.schema(
@@ -95,8 +94,17 @@ class DedupConfig:
     exact: bool = True
     exact_mode: str = "normalized"
     survivor: str = "first"
+    #: candidate verification (corpusmill.curation.dedup.verify): "off" (FineWeb parity), "signature", "exact"
+    verify: str = "off"
+    verify_threshold: float | None = None  # None: the band scheme's own threshold (1/b)**(1/r)
 
     def __post_init__(self) -> None:
+        if self.verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {', '.join(VERIFY_MODES)}, got {self.verify!r}")
+        if self.verify != "off" and self.minhash is None:
+            raise ValueError("verify needs MinHash dedup (it checks MinHash candidates)")
+        if self.verify_threshold is not None and not 0.0 < self.verify_threshold <= 1.0:
+            raise ValueError(f"verify_threshold must be in (0, 1], got {self.verify_threshold}")
         if self.exact_mode not in EXACT_MODES:
             raise ValueError(f"exact_mode must be one of {EXACT_MODES}, got {self.exact_mode!r}")
         if self.survivor not in SURVIVOR_RULES:
@@ -110,7 +118,16 @@ class DedupConfig:
             "exact": self.exact,
             "exact_mode": self.exact_mode,
             "survivor": self.survivor,
+            "verify": self.verify,
+            "verify_threshold": self.verify_threshold,
         }
+
+    @property
+    def threshold(self) -> float:
+        """The verification threshold in use."""
+        if self.verify_threshold is not None:
+            return self.verify_threshold
+        return self.minhash.threshold if self.minhash else 1.0
 
     @classmethod
     def from_dict(cls, d: dict) -> DedupConfig:
@@ -120,6 +137,8 @@ class DedupConfig:
             exact=bool(d.get("exact", True)),
             exact_mode=d.get("exact_mode", "normalized"),
             survivor=d.get("survivor", "first"),  # work directories written before the option: "first"
+            verify=d.get("verify", "off"),
+            verify_threshold=d.get("verify_threshold"),
         )
 
 
@@ -318,6 +337,17 @@ class SignatureWriter:
         self._docs_tmp = _tmp_name(self._docs_path)
         self._docs_path.parent.mkdir(parents=True, exist_ok=True)
         self._docs_writer = pq.ParquetWriter(self._docs_tmp, DOCS_SCHEMA)
+        self.verify = self.config.verify if self.hasher is not None else "off"
+        self._vfiles: dict = {}
+        if self.verify == "signature":
+            self._fp = np.zeros((nb, self.config.minhash.num_perm), dtype=np.uint32)
+            self._vfiles["full"] = AtomicWriter(join(self.workdir, "sig", "full", f"r{rank:05d}.bin"))
+        elif self.verify == "exact":
+            self._shingles: list = []
+            self._shingle_end = 0
+            self._vfiles["shingles"] = AtomicWriter(join(self.workdir, "sig", "shingles", f"r{rank:05d}.bin"))
+            self._vfiles["idx"] = AtomicWriter(join(self.workdir, "sig", "shingles", f"r{rank:05d}.idx"))
+            self._vfiles["idx"].write(np.zeros(1, dtype=np.uint64).tobytes())
         self.seen = 0
         self.signed = 0
         self.minhashed = 0
@@ -325,7 +355,7 @@ class SignatureWriter:
         self._closed = False
 
     def _rank_files(self) -> list[Path]:
-        pat = re.compile(rf"r{self.rank:05d}(-\d+)?\.(bin|parquet|json)$")
+        pat = re.compile(rf"r{self.rank:05d}(-\d+)?\.(bin|idx|parquet|json)$")
         base = self.workdir / "sig"
         if not base.exists():
             return []
@@ -339,7 +369,7 @@ class SignatureWriter:
         """Sign one document. Returns False when it has nothing to sign (no words: never a duplicate)."""
         self.seen += 1
         z = normalize_codepoints(text)
-        sig_keys = None
+        sig = sig_keys = None
         if self.hasher is not None and z.size:
             sig = self.hasher.signature_from_codepoints(z)
             if sig is not None:
@@ -358,6 +388,11 @@ class SignatureWriter:
             self.minhashed += 1
         else:
             self._has_sig[i] = False
+        if self.verify == "signature":
+            self._fp[i] = fingerprint(sig) if sig_keys is not None else 0
+        elif self.verify == "exact":
+            self._shingles.append(shingles_from_codepoints(z, self.config.minhash.n_grams) if sig_keys is not None
+                                  else np.empty(0, dtype=np.uint64))
         if ekey is not None:
             self._exact[i] = ekey
             self._has_exact[i] = True
@@ -404,6 +439,14 @@ class SignatureWriter:
                 rec["key"] = keys[m]
                 _write_records(self.workdir / "sig" / "exact" / f"r{self.rank:05d}-{run:04d}.bin", sort_records(rec))
         self._docs_writer.write_table(pa.table(self._rows, schema=DOCS_SCHEMA))
+        if self.verify == "signature":
+            self._vfiles["full"].write(self._fp[:n].tobytes())
+        elif self.verify == "exact":
+            ends = self._shingle_end + np.cumsum([x.size for x in self._shingles], dtype=np.uint64)
+            self._vfiles["shingles"].write(b"".join(x.tobytes() for x in self._shingles))
+            self._vfiles["idx"].write(ends.astype(np.uint64).tobytes())
+            self._shingle_end = int(ends[-1]) if ends.size else self._shingle_end
+            self._shingles = []
         self._rows = {name: [] for name in DOCS_SCHEMA.names}
         self._runs += 1
         self._n = 0
@@ -412,6 +455,8 @@ class SignatureWriter:
         if self._closed:
             return self.stats()
         self._flush()
+        for w in self._vfiles.values():
+            w.commit()
         self._docs_writer.close()
         os.replace(self._docs_tmp, self._docs_path)
         self._closed = True
@@ -438,6 +483,8 @@ class SignatureWriter:
             self.close()
         else:  # leave no half-written task behind; a rerun starts clean anyway
             try:
+                for w in self._vfiles.values():
+                    w.abort()
                 self._docs_writer.close()
             finally:
                 self._docs_tmp.unlink(missing_ok=True)
@@ -495,13 +542,19 @@ def run_bucket_job(workdir: str | os.PathLike, job: str, parts: int = 1, window_
     tmp = _tmp_name(out)
     n_edges = 0
     n_records = 0
+    config = load_config(workdir)
+    store = None
+    if m["band"] is not None and config.verify != "off":
+        store = VerifyStore(str(workdir), config.verify, config.minhash.num_perm)
     with open(tmp, "wb") as f:
         for window in merge_sorted_runs(paths, lo, hi, window_records):
             n_records += window.size
-            edges = chain_edges(window)
+            edges = chain_edges(window) if store is None else verified_edges(window, store, config.verify, config.threshold)
             if edges.size:
                 edges.tofile(f)
                 n_edges += edges.size
+    if store is not None:
+        store.close()
     os.replace(tmp, out)
     atomic_write_json(
         workdir / "edges" / "done" / f"{job}.json", {"job": job, "records": n_records, "edges": n_edges, "runs": len(paths)}
