@@ -175,6 +175,13 @@ def generate(out: Path, docs: int, seed: int = 0, shard_docs: int = 10_000, proc
     return meta
 
 
+def truth_arrays(docs: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(group, kind) of the first ``docs`` documents, without generating their text."""
+    c = Corpus(seed, pool=[])
+    kinds = [c.kind(i) for i in range(docs)]
+    return np.array([g for _, g in kinds]), np.array([k for k, _ in kinds])
+
+
 def evaluate(survivor: np.ndarray, group: np.ndarray, kind: np.ndarray) -> dict:
     """Precision / recall of a dedup result against the ground truth. ``survivor[i]``: index of the
     survivor of document i's cluster (i itself when it is kept or in no cluster); ``group`` / ``kind``
