@@ -34,6 +34,7 @@ from corpusmill.curation.dedup.clusters import (
     ClusterLookup,
     build_clusters,
 )
+from corpusmill.curation.dedup.storage import join
 from corpusmill.curation.dedup.lsh import (
     DedupConfig,
     SignatureWriter,
@@ -77,7 +78,7 @@ class DedupSignatures(PipelineStep):
 
     def __init__(self, workdir: str | os.PathLike, config: DedupConfig | None = None, max_buffer_docs: int = 100_000):
         super().__init__()
-        self.workdir = Path(workdir)
+        self.workdir = join(workdir)  # a local path or an fsspec URL
         self.config = config or DedupConfig()
         self.max_buffer_docs = max_buffer_docs
 
@@ -105,7 +106,7 @@ class DedupBuckets(PipelineStep):
 
     def __init__(self, workdir: str | os.PathLike, parts_per_band: int = 1, window_records: int = 2_000_000):
         super().__init__()
-        self.workdir = Path(workdir)
+        self.workdir = join(workdir)
         self.parts_per_band = max(1, int(parts_per_band))
         self.window_records = window_records
 
@@ -113,7 +114,7 @@ class DedupBuckets(PipelineStep):
         check_signatures_complete(self.workdir)
         config = load_config(self.workdir)
         jobs = bucket_jobs(config, self.parts_per_band)
-        atomic_write_json(self.workdir / "edges" / "jobs.json", {"jobs": jobs, "parts_per_band": self.parts_per_band})
+        atomic_write_json(join(self.workdir, "edges", "jobs.json"), {"jobs": jobs, "parts_per_band": self.parts_per_band})
         with self.track_time(unit="job"):
             for job in jobs[rank::world_size]:
                 n = run_bucket_job(self.workdir, job, self.parts_per_band, self.window_records)

@@ -34,7 +34,6 @@ Memory bounds:
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -45,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill.curation.dedup import storage
 from corpusmill.curation.dedup.storage import AtomicWriter, join
 from corpusmill.curation.dedup.exact import EXACT_MODES, exact_key, exact_key_from_codepoints
 from corpusmill.curation.dedup.minhash import MinHashConfig, MinHasher
@@ -149,32 +149,28 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Local path or fsspec URL; the file appears complete or not at all."""
+    storage.write_bytes(str(path), data)
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+def atomic_write_json(path: str | Path, obj) -> None:
+    storage.write_json(str(path), obj)
 
 
-def read_json(path: Path):
-    return json.loads(Path(path).read_text())
+def read_json(path: str | Path):
+    return storage.read_json(str(path))
 
 
-def _write_records(path: Path, records: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    records.tofile(tmp)
-    os.replace(tmp, path)
+def _write_records(path: str, records: np.ndarray) -> None:
+    with AtomicWriter(path) as w:
+        w.write(np.ascontiguousarray(records).view(np.uint8))
 
 
-def save_config(workdir: Path, config: DedupConfig) -> None:
+def save_config(workdir: str | Path, config: DedupConfig) -> None:
     """Write WORK/config.json, or check that the one there is the same."""
-    path = Path(workdir) / "config.json"
-    if path.exists():
+    path = join(workdir, "config.json")
+    if storage.exists(path):
         existing = DedupConfig.from_dict(read_json(path))
         if existing != config:
             raise ValueError(
@@ -185,9 +181,9 @@ def save_config(workdir: Path, config: DedupConfig) -> None:
     atomic_write_json(path, config.to_dict())
 
 
-def load_config(workdir: Path) -> DedupConfig:
-    path = Path(workdir) / "config.json"
-    if not path.exists():
+def load_config(workdir: str | Path) -> DedupConfig:
+    path = join(workdir, "config.json")
+    if not storage.exists(path):
         raise FileNotFoundError(f"{path} missing: run the dedup signature phase first")
     return DedupConfig.from_dict(read_json(path))
 
@@ -223,41 +219,34 @@ def chain_edges(records: np.ndarray) -> np.ndarray:
 
 
 class _Run:
-    """A sorted run file read with positioned reads (no memory map: resident memory stays the
-    window, not the file). Acts as a sequence of its ``h`` values for bisect."""
+    """A sorted run file read with positioned (local) or ranged (object store) reads, never loaded
+    or memory-mapped whole: resident memory stays the window. Acts as a sequence of its ``h`` values
+    for bisect."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str):
         self.path = path
-        size = path.stat().st_size
+        self.reader = storage.RandomReader(path)
+        size = self.reader.size
         if size % RECORD.itemsize:
+            self.reader.close()
             raise ValueError(f"{path}: size {size} is not a multiple of {RECORD.itemsize} (truncated run?)")
         self.n = size // RECORD.itemsize
-        self.fd = os.open(path, os.O_RDONLY)
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> int:
-        return int.from_bytes(os.pread(self.fd, 8, i * RECORD.itemsize), "little")
+        return int.from_bytes(self.reader.read_range(i * RECORD.itemsize, i * RECORD.itemsize + 8), "little")
 
     def read(self, start: int, end: int) -> np.ndarray:
-        nbytes = (end - start) * RECORD.itemsize
-        buf = bytearray(nbytes)
-        view = memoryview(buf)
-        got = 0
-        while got < nbytes:  # pread may return short reads
-            k = os.preadv(self.fd, [view[got:]], start * RECORD.itemsize + got)
-            if k <= 0:
-                raise OSError(f"{self.path}: unexpected end of file")
-            got += k
-        return np.frombuffer(buf, dtype=RECORD)
+        return np.frombuffer(self.reader.read_range(start * RECORD.itemsize, end * RECORD.itemsize), dtype=RECORD)
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.reader.close()
 
 
 def merge_sorted_runs(
-    paths: Iterable[Path],
+    paths: Iterable[str | Path],
     lo: int = 0,
     hi: int = _U64_RANGE,
     window_records: int = 2_000_000,
@@ -267,7 +256,7 @@ def merge_sorted_runs(
     opened: list[_Run] = []
     try:
         for p in paths:
-            opened.append(_Run(Path(p)))
+            opened.append(_Run(str(p)))
         runs = [r for r in opened if len(r)]
         if not runs or hi <= lo:
             return
@@ -315,7 +304,7 @@ class SignatureWriter:
         world_size: int = 1,
         max_buffer_docs: int = 100_000,
     ):
-        self.workdir = Path(workdir)
+        self.workdir = join(workdir)
         self.config = config or DedupConfig()
         self.rank = rank
         self.world_size = world_size
@@ -333,10 +322,8 @@ class SignatureWriter:
         self._n = 0
         self._runs = 0
         self._rows: dict[str, list] = {name: [] for name in DOCS_SCHEMA.names}
-        self._docs_path = self.workdir / "sig" / "docs" / f"r{rank:05d}.parquet"
-        self._docs_tmp = _tmp_name(self._docs_path)
-        self._docs_path.parent.mkdir(parents=True, exist_ok=True)
-        self._docs_writer = pq.ParquetWriter(self._docs_tmp, DOCS_SCHEMA)
+        self._docs_file = AtomicWriter(join(self.workdir, "sig", "docs", f"r{rank:05d}.parquet"))
+        self._docs_writer = pq.ParquetWriter(self._docs_file.f, DOCS_SCHEMA)
         self.verify = self.config.verify if self.hasher is not None else "off"
         self._vfiles: dict = {}
         if self.verify == "signature":
@@ -354,16 +341,13 @@ class SignatureWriter:
         self.exact_keyed = 0
         self._closed = False
 
-    def _rank_files(self) -> list[Path]:
+    def _rank_files(self) -> list[str]:
         pat = re.compile(rf"r{self.rank:05d}(-\d+)?\.(bin|idx|parquet|json)$")
-        base = self.workdir / "sig"
-        if not base.exists():
-            return []
-        return [p for p in base.rglob(f"r{self.rank:05d}*") if pat.match(p.name)]
+        return [p for p in storage.listdir(join(self.workdir, "sig"), recursive=True) if pat.match(p.rsplit("/", 1)[-1])]
 
     def _clean(self) -> None:
         for p in self._rank_files():
-            p.unlink()
+            storage.remove(p)
 
     def add(self, doc_id: str, text: str, source_file: str | None = None, position: int | None = None) -> bool:
         """Sign one document. Returns False when it has nothing to sign (no words: never a duplicate)."""
@@ -426,10 +410,8 @@ class SignatureWriter:
                     rec["h"] = self._bands[:n, j, 0][m]
                     rec["g"] = self._bands[:n, j, 1][m]
                     rec["key"] = k
-                    _write_records(
-                        self.workdir / "sig" / "minhash" / f"b{j:03d}" / f"r{self.rank:05d}-{run:04d}.bin",
-                        sort_records(rec),
-                    )
+                    _write_records(join(self.workdir, "sig", "minhash", f"b{j:03d}", f"r{self.rank:05d}-{run:04d}.bin"),
+                                   sort_records(rec))
         if self.config.exact:
             m = self._has_exact[:n]
             if m.any():
@@ -437,7 +419,7 @@ class SignatureWriter:
                 rec["h"] = self._exact[:n, 0][m]
                 rec["g"] = self._exact[:n, 1][m]
                 rec["key"] = keys[m]
-                _write_records(self.workdir / "sig" / "exact" / f"r{self.rank:05d}-{run:04d}.bin", sort_records(rec))
+                _write_records(join(self.workdir, "sig", "exact", f"r{self.rank:05d}-{run:04d}.bin"), sort_records(rec))
         self._docs_writer.write_table(pa.table(self._rows, schema=DOCS_SCHEMA))
         if self.verify == "signature":
             self._vfiles["full"].write(self._fp[:n].tobytes())
@@ -458,10 +440,10 @@ class SignatureWriter:
         for w in self._vfiles.values():
             w.commit()
         self._docs_writer.close()
-        os.replace(self._docs_tmp, self._docs_path)
+        self._docs_file.commit()
         self._closed = True
         stats = self.stats()
-        atomic_write_json(self.workdir / "sig" / "done" / f"r{self.rank:05d}.json", stats)
+        atomic_write_json(join(self.workdir, "sig", "done", f"r{self.rank:05d}.json"), stats)
         return stats
 
     def stats(self) -> dict:
@@ -487,20 +469,20 @@ class SignatureWriter:
                     w.abort()
                 self._docs_writer.close()
             finally:
-                self._docs_tmp.unlink(missing_ok=True)
+                self._docs_file.abort()
 
 
-def check_signatures_complete(workdir: Path) -> int:
+def check_signatures_complete(workdir: str | Path) -> int:
     """Number of signature tasks; raises if any task of the run has no completion marker."""
-    done_dir = Path(workdir) / "sig" / "done"
-    done = sorted(done_dir.glob("r*.json")) if done_dir.exists() else []
+    done_dir = join(workdir, "sig", "done")
+    done = [p for p in storage.listdir(done_dir) if re.search(r"/r\d+\.json$", p)]
     if not done:
         raise FileNotFoundError(f"no finished signature task in {done_dir}")
     world = {read_json(p)["world_size"] for p in done}
     if len(world) != 1:
         raise RuntimeError(f"signature tasks ran with different world sizes {sorted(world)} in {workdir}")
     ws = world.pop()
-    have = {int(p.stem[1:]) for p in done}
+    have = {int(p.rsplit("/", 1)[-1][1:-5]) for p in done}
     missing = sorted(set(range(ws)) - have)
     if missing:
         raise RuntimeError(f"signature phase incomplete: tasks {missing[:10]} of {ws} have not finished")
@@ -525,38 +507,39 @@ _JOB = re.compile(r"^(minhash-b(?P<band>\d{3})|exact)-p(?P<part>\d{3})$")
 
 def run_bucket_job(workdir: str | os.PathLike, job: str, parts: int = 1, window_records: int = 2_000_000) -> int:
     """Merge the sorted runs of one job and write its candidate edges. Returns the number of edges."""
-    workdir = Path(workdir)
+    workdir = join(workdir)
     m = _JOB.match(job)
     if not m:
         raise ValueError(f"bad bucket job name {job!r}")
     part = int(m["part"])
     if m["band"] is not None:
-        run_dir = workdir / "sig" / "minhash" / f"b{int(m['band']):03d}"
+        run_dir = join(workdir, "sig", "minhash", f"b{int(m['band']):03d}")
     else:
-        run_dir = workdir / "sig" / "exact"
-    paths = sorted(run_dir.glob("r*.bin")) if run_dir.exists() else []
+        run_dir = join(workdir, "sig", "exact")
+    paths = [p for p in storage.listdir(run_dir) if re.search(r"/r[^/]*\.bin$", p)]
     lo = _U64_RANGE * part // parts
     hi = _U64_RANGE * (part + 1) // parts
-    out = workdir / "edges" / f"{job}.bin"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(out)
     n_edges = 0
     n_records = 0
     config = load_config(workdir)
     store = None
     if m["band"] is not None and config.verify != "off":
-        store = VerifyStore(str(workdir), config.verify, config.minhash.num_perm)
-    with open(tmp, "wb") as f:
-        for window in merge_sorted_runs(paths, lo, hi, window_records):
-            n_records += window.size
-            edges = chain_edges(window) if store is None else verified_edges(window, store, config.verify, config.threshold)
-            if edges.size:
-                edges.tofile(f)
-                n_edges += edges.size
-    if store is not None:
-        store.close()
-    os.replace(tmp, out)
+        store = VerifyStore(workdir, config.verify, config.minhash.num_perm)
+    try:
+        with AtomicWriter(join(workdir, "edges", f"{job}.bin")) as out:
+            for window in merge_sorted_runs(paths, lo, hi, window_records):
+                n_records += window.size
+                if store is None:
+                    edges = chain_edges(window)
+                else:
+                    edges = verified_edges(window, store, config.verify, config.threshold)
+                if edges.size:
+                    out.write(edges.view(np.uint8))
+                    n_edges += edges.size
+    finally:
+        if store is not None:
+            store.close()
     atomic_write_json(
-        workdir / "edges" / "done" / f"{job}.json", {"job": job, "records": n_records, "edges": n_edges, "runs": len(paths)}
+        join(workdir, "edges", "done", f"{job}.json"), {"job": job, "records": n_records, "edges": n_edges, "runs": len(paths)}
     )
     return n_edges

@@ -150,8 +150,9 @@ def listdir(url: str, recursive: bool = False) -> list[str]:
         found = fs.find(path) if recursive else [i["name"] for i in fs.ls(path, detail=True) if i.get("type") == "file"]
     except FileNotFoundError:
         return []
-    proto = base.split("://", 1)[0]
-    return sorted(f"{proto}://{p}" for p in found if not p.rsplit("/", 1)[-1].startswith("."))
+    root = path.rstrip("/")
+    return sorted(base + p[len(root):] for p in found
+                  if p.startswith(root + "/") and not p.rsplit("/", 1)[-1].startswith("."))
 
 
 def remove(url: str) -> None:
