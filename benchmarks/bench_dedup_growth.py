@@ -193,6 +193,46 @@ def quality(run: Path, docs: int, per: int, seed: int) -> dict:
     return evaluate(run_survivors(str(run), per, docs), group, kind)
 
 
+def quality_other_mode(run: Path, docs: int, per: int, seed: int, verify: str) -> dict:
+    """Quality of another ``verify`` mode from the same signatures: the run's signature files are
+    copied, the bucket and cluster phases rerun in this process with the other mode (the signature
+    phase does not depend on it, except for the files verification reads)."""
+    import numpy as np
+
+    from corpusmill.curation.dedup.clusters import ClusterLookup, build_clusters
+    from corpusmill.curation.dedup.lsh import bucket_jobs, load_config, run_bucket_job, save_config
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from dedup_corpus import evaluate, run_survivors, truth_arrays
+
+    work = run.parent / f"{run.name}-as-{verify}"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(run / "_dedup" / "sig", work / "sig")
+    mode = {"false": "off", "true": "signature", "exact": "exact"}[verify]
+    from dataclasses import replace
+
+    save_config(work, replace(load_config(run / "_dedup"), verify=mode))
+    for job in bucket_jobs(load_config(work)):
+        run_bucket_job(work, job)
+    (work / "edges" / "jobs.json").write_text(json.dumps({"jobs": bucket_jobs(load_config(work)), "parts_per_band": 1}))
+    build_clusters(work)
+    t = ClusterLookup(work).table()
+    idx_of = {}
+    import pyarrow.dataset as ds
+    import re as _re
+
+    for sub in ("curated", "dropped"):
+        tt = ds.dataset(f"{run}/{sub}", format="parquet").to_table(columns=["id", "source_file", "position"])
+        for did, sf, pos in zip(*(tt[c].to_pylist() for c in ("id", "source_file", "position"))):
+            idx_of[did] = int(_re.search(r"part-(\d+)", sf).group(1)) * per + int(pos)
+    surv = np.arange(docs)
+    for did, cl in zip(t["id"].to_pylist(), t["cluster"].to_pylist()):
+        surv[idx_of[did]] = idx_of[cl]
+    group, kind = truth_arrays(docs, seed)
+    shutil.rmtree(work, ignore_errors=True)
+    return evaluate(surv, group, kind)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
@@ -204,6 +244,7 @@ def main(argv=None) -> None:
     ap.add_argument("--shard-docs", type=int, default=10_000, help="as given to dedup_corpus.py")
     ap.add_argument("--seed", type=int, default=0, help="as given to dedup_corpus.py")
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
+    ap.add_argument("--also", default="", help="verify modes whose quality is computed from each run's signatures")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     cli = str(Path(sys.executable).parent / "corpusmill")
@@ -223,6 +264,10 @@ def main(argv=None) -> None:
             row["disk_mb"] = {d: round(sum(p.stat().st_size for p in (run / d).rglob("*") if p.is_file()) / 1e6, 1)
                               for d in ("_dedup", "_predup", "curated", "dropped") if (run / d).exists()}
             row["quality"] = quality(run, size, per, a.seed)
+            for other in [m for m in a.also.split(",") if m and m != verify]:
+                if other != "false" and verify == "false":
+                    continue  # an unverified run stored no signatures to verify with
+                row[f"quality_as_{other}"] = quality_other_mode(run, size, per, a.seed, other)
             print(json.dumps(row), flush=True)
             with open(a.out / "results.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
