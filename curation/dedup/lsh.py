@@ -1,34 +1,21 @@
-"""Signature and bucket phases on disk: per-task sorted run files, merged per band into candidate edges.
-
-Engine-agnostic: plain classes and functions over a work directory (a local or shared POSIX path:
-run files are read with positioned reads). The datatrove steps in :mod:`corpusmill.pipelines.datatrove_dedup` call them; a Beam
-pipeline can call the pure parts (:class:`~corpusmill.curation.dedup.minhash.MinHasher`,
-:func:`~corpusmill.curation.dedup.exact.exact_key`, :func:`chain_edges`) around a GroupByKey instead.
+"""Signature and bucket phases on a work directory: per-task sorted run files, merged per band into
+candidate edges (verified first when ``DedupConfig.verify`` asks). Engine-agnostic; the work
+directory is a local path or an fsspec URL (:mod:`corpusmill.curation.dedup.storage`).
 
 Work directory layout::
 
-    WORK/config.json                           DedupConfig (every phase checks it)
+    WORK/config.json                                         DedupConfig (every phase checks it)
     WORK/sig/minhash/b{band:03d}/r{rank:05d}-{run:04d}.bin   sorted RECORDs (band key, doc key)
     WORK/sig/exact/r{rank:05d}-{run:04d}.bin                 sorted RECORDs (exact key, doc key)
-    WORK/sig/docs/r{rank:05d}.parquet          doc key -> id, source_file, position, length
-    WORK/sig/done/r{rank:05d}.json             task completion marker (+ counts)
-    WORK/edges/{job}.bin                       candidate edges (EDGE pairs of doc keys)
-    WORK/edges/done/{job}.json, WORK/edges/jobs.json
-    WORK/clusters/...                          see corpusmill.curation.dedup.clusters
+    WORK/sig/full/r{rank:05d}.bin, sig/shingles/r{rank:05d}.{bin,idx}   for verification only
+    WORK/sig/docs/r{rank:05d}.parquet                        doc key -> id, source_file, position, length
+    WORK/sig/done/r{rank:05d}.json                           task completion marker (+ counts)
+    WORK/edges/{job}.bin, edges/done/{job}.json, edges/jobs.json   candidate edges (EDGE pairs)
 
-A *doc key* is ``rank << 32 | i``: the i-th document signed by signature task ``rank`` (unique by
-construction, no hashing); it only lives inside the work directory, everything that leaves it is
-expressed with document ids.
-
-Memory bounds:
-
-- signature task: ``max_buffer_docs`` documents' band keys (~ 24 B x (bands + 1) each) before a
-  sorted run is spilled to disk; any number of runs per task;
-- bucket task: one *window* of records at a time. The 64-bit hash range of a job is cut into equal
-  windows holding about ``window_records`` records in total (hashes are uniform, so windows are
-  balanced); each run file is binary-searched for the window bounds (positioned reads, no memory
-  map), the slices are read, concatenated and sorted (a k-way merge). Documents that share a band key always fall in the same
-  window, so a window also holds a whole bucket: memory is O(window_records + largest bucket).
+A doc key is ``rank << 32 | i`` (the i-th document signed by task ``rank``). Memory: a signature task
+holds ``max_buffer_docs`` documents before it spills a sorted run; a bucket job holds one window of
+about ``window_records`` records (equal slices of the uniform 64-bit key range, found in every run by
+binary search with positioned reads), which always contains whole buckets. See docs/dedup.md.
 """
 
 from __future__ import annotations
