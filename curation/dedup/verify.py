@@ -199,7 +199,7 @@ def verified_edges(window: np.ndarray, store: VerifyStore, mode: str, threshold:
             members += int(sizes[j])
             j += 1
         bs, bz = starts[i:j], sizes[i:j]
-        idx = np.concatenate([np.arange(s, s + z) for s, z in zip(bs.tolist(), bz.tolist())])
+        idx = np.arange(members) + np.repeat(bs - (np.cumsum(bz) - bz), bz)  # the rows of these buckets
         ukeys = np.unique(key[idx])
         if mode == "signature":
             sig = store.signatures(ukeys)
