@@ -36,6 +36,7 @@ from corpusmill.curation.dedup.clusters import (
 )
 from corpusmill.curation.dedup.storage import join
 from corpusmill.curation.dedup.lsh import (
+    WINDOW_RECORDS,
     DedupConfig,
     SignatureWriter,
     atomic_write_json,
@@ -104,7 +105,7 @@ class DedupBuckets(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🪣 dedup buckets"
 
-    def __init__(self, workdir: str | os.PathLike, parts_per_band: int = 1, window_records: int = 2_000_000):
+    def __init__(self, workdir: str | os.PathLike, parts_per_band: int = 1, window_records: int = WINDOW_RECORDS):
         super().__init__()
         self.workdir = join(workdir)
         self.parts_per_band = max(1, int(parts_per_band))
@@ -210,7 +211,7 @@ def dedup_documents(
     bucket_tasks: int = 1,
     parts_per_band: int = 1,
     max_buffer_docs: int = 100_000,
-    window_records: int = 2_000_000,
+    window_records: int = WINDOW_RECORDS,
     rows_per_partition: int = 100_000,
     mark: bool = True,
 ) -> DedupResult:
