@@ -36,6 +36,7 @@ from corpusmill.curation.dedup.clusters import (
 )
 from corpusmill.curation.dedup.storage import join
 from corpusmill.curation.dedup.lsh import (
+    MAX_BUFFER_DOCS,
     WINDOW_RECORDS,
     DedupConfig,
     SignatureWriter,
@@ -77,7 +78,7 @@ class DedupSignatures(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🔏 dedup signatures"
 
-    def __init__(self, workdir: str | os.PathLike, config: DedupConfig | None = None, max_buffer_docs: int = 100_000):
+    def __init__(self, workdir: str | os.PathLike, config: DedupConfig | None = None, max_buffer_docs: int = MAX_BUFFER_DOCS):
         super().__init__()
         self.workdir = join(workdir)  # a local path or an fsspec URL
         self.config = config or DedupConfig()
@@ -210,7 +211,7 @@ def dedup_documents(
     num_tasks: int = 1,
     bucket_tasks: int = 1,
     parts_per_band: int = 1,
-    max_buffer_docs: int = 100_000,
+    max_buffer_docs: int = MAX_BUFFER_DOCS,
     window_records: int = WINDOW_RECORDS,
     rows_per_partition: int = 100_000,
     mark: bool = True,
