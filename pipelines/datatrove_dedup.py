@@ -34,7 +34,10 @@ from corpusmill.curation.dedup.clusters import (
     ClusterLookup,
 )
 from corpusmill.curation.dedup.components import DEFAULT_MAX_RECORDS, MAX_ROUNDS, converged_round, run_components, run_task
+from corpusmill.curation.dedup.storage import join
 from corpusmill.curation.dedup.lsh import (
+    MAX_BUFFER_DOCS,
+    WINDOW_RECORDS,
     DedupConfig,
     SignatureWriter,
     atomic_write_json,
@@ -76,9 +79,9 @@ class DedupSignatures(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🔏 dedup signatures"
 
-    def __init__(self, workdir: str | os.PathLike, config: DedupConfig | None = None, max_buffer_docs: int = 100_000):
+    def __init__(self, workdir: str | os.PathLike, config: DedupConfig | None = None, max_buffer_docs: int = MAX_BUFFER_DOCS):
         super().__init__()
-        self.workdir = Path(workdir)
+        self.workdir = join(workdir)  # a local path or an fsspec URL
         self.config = config or DedupConfig()
         self.max_buffer_docs = max_buffer_docs
 
@@ -104,9 +107,9 @@ class DedupBuckets(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🪣 dedup buckets"
 
-    def __init__(self, workdir: str | os.PathLike, parts_per_band: int = 1, window_records: int = 2_000_000):
+    def __init__(self, workdir: str | os.PathLike, parts_per_band: int = 1, window_records: int = WINDOW_RECORDS):
         super().__init__()
-        self.workdir = Path(workdir)
+        self.workdir = join(workdir)
         self.parts_per_band = max(1, int(parts_per_band))
         self.window_records = window_records
 
@@ -114,7 +117,7 @@ class DedupBuckets(PipelineStep):
         check_signatures_complete(self.workdir)
         config = load_config(self.workdir)
         jobs = bucket_jobs(config, self.parts_per_band)
-        atomic_write_json(self.workdir / "edges" / "jobs.json", {"jobs": jobs, "parts_per_band": self.parts_per_band})
+        atomic_write_json(join(self.workdir, "edges", "jobs.json"), {"jobs": jobs, "parts_per_band": self.parts_per_band})
         with self.track_time(unit="job"):
             for job in jobs[rank::world_size]:
                 n = run_bucket_job(self.workdir, job, self.parts_per_band, self.window_records)
@@ -236,8 +239,8 @@ def dedup_documents(
     num_tasks: int = 1,
     bucket_tasks: int = 1,
     parts_per_band: int = 1,
-    max_buffer_docs: int = 100_000,
-    window_records: int = 2_000_000,
+    max_buffer_docs: int = MAX_BUFFER_DOCS,
+    window_records: int = WINDOW_RECORDS,
     rows_per_partition: int = 100_000,
     mark: bool = True,
 ) -> DedupResult:

@@ -7,6 +7,8 @@ See ``docs/dedup.md``. Engine-agnostic pieces:
 - :mod:`corpusmill.curation.dedup.minhash` - :class:`MinHashConfig`, :class:`MinHasher` (signatures, band keys);
 - :mod:`corpusmill.curation.dedup.exact` - :func:`exact_key`;
 - :mod:`corpusmill.curation.dedup.lsh` - :class:`DedupConfig`, :class:`SignatureWriter`, sorted runs -> edges;
+- :mod:`corpusmill.curation.dedup.verify` - candidate verification (``verify: true`` / ``exact``);
+- :mod:`corpusmill.curation.dedup.storage` - work-directory I/O, local or any fsspec URL;
 - :mod:`corpusmill.curation.dedup.clusters` - components, survivor rule, :class:`ClusterLookup`.
 
 The datatrove steps and the in-process driver live with the engine: :mod:`corpusmill.pipelines.datatrove_dedup`.

@@ -10,6 +10,10 @@ stages:
     num_bands: 14
     rows_per_band: 8
     seed: 1
+    verify: false             # false: join every LSH candidate (FineWeb parity); true: only pairs whose
+                              # estimated Jaccard (equal signature values) >= verify_threshold; exact:
+                              # word-shingle Jaccard >= verify_threshold
+    # verify_threshold: 0.72  # default: the band scheme's own threshold (1/bands)**(1/rows)
   # ... or bands/rows chosen by datasketch's optimiser for a Jaccard threshold:
   # - stage: minhash_dedup
   #   threshold: 0.8
@@ -46,8 +50,26 @@ class MinhashDedupConfig:
         threshold: float | None = None,
         num_perm: int = 112,
         survivor: str | None = None,
+        verify: bool | str = False,
+        verify_threshold: float | None = None,
     ) -> None:
         self.survivor = _check_survivor(survivor)
+        if verify is False or verify is None:
+            self.verify = "off"
+        elif verify is True:
+            self.verify = "signature"
+        elif verify == "exact":
+            self.verify = "exact"
+        else:
+            raise ValueError(f"verify: expected true, false or exact, got {verify!r}")
+        if verify_threshold is not None:
+            if self.verify == "off":
+                raise ValueError("verify_threshold: only used with verify: true or verify: exact")
+            if isinstance(verify_threshold, bool) or not isinstance(verify_threshold, (int, float)) \
+                    or not 0.0 < verify_threshold <= 1.0:
+                raise ValueError(f"verify_threshold: expected a number in (0, 1], got {verify_threshold!r}")
+            verify_threshold = float(verify_threshold)
+        self.verify_threshold = verify_threshold
         if threshold is not None:
             if num_bands is not None or rows_per_band is not None:
                 raise ValueError("give either threshold (and num_perm) or num_bands and rows_per_band, not both")
@@ -79,4 +101,6 @@ def dedup_config(stages: list) -> DedupConfig:
         exact=bool(exact),
         exact_mode=exact[0].mode if exact else "normalized",
         survivor=rules.pop() if rules else "first",
+        verify=mh[0].verify if mh else "off",
+        verify_threshold=mh[0].verify_threshold if mh else None,
     )

@@ -1,40 +1,26 @@
-"""Signature and bucket phases on disk: per-task sorted run files, merged per band into candidate edges.
-
-Engine-agnostic: plain classes and functions over a work directory (a local or shared POSIX path:
-run files are read with positioned reads). The datatrove steps in :mod:`corpusmill.pipelines.datatrove_dedup` call them; a Beam
-pipeline can call the pure parts (:class:`~corpusmill.curation.dedup.minhash.MinHasher`,
-:func:`~corpusmill.curation.dedup.exact.exact_key`, :func:`chain_edges`) around a GroupByKey instead.
+"""Signature and bucket phases on a work directory: per-task sorted run files, merged per band into
+candidate edges (verified first when ``DedupConfig.verify`` asks). Engine-agnostic; the work
+directory is a local path or an fsspec URL (:mod:`corpusmill.curation.dedup.storage`).
 
 Work directory layout::
 
-    WORK/config.json                           DedupConfig (every phase checks it)
+    WORK/config.json                                         DedupConfig (every phase checks it)
     WORK/sig/minhash/b{band:03d}/r{rank:05d}-{run:04d}.bin   sorted RECORDs (band key, doc key)
     WORK/sig/exact/r{rank:05d}-{run:04d}.bin                 sorted RECORDs (exact key, doc key)
-    WORK/sig/docs/r{rank:05d}.parquet          doc key -> id, source_file, position, length
-    WORK/sig/done/r{rank:05d}.json             task completion marker (+ counts)
-    WORK/edges/{job}.bin                       candidate edges (EDGE pairs of doc keys)
-    WORK/edges/done/{job}.json, WORK/edges/jobs.json
-    WORK/clusters/...                          see corpusmill.curation.dedup.clusters
+    WORK/sig/full/r{rank:05d}.bin, sig/shingles/r{rank:05d}.{bin,idx}   for verification only
+    WORK/sig/docs/r{rank:05d}.parquet                        doc key -> id, source_file, position, length
+    WORK/sig/done/r{rank:05d}.json                           task completion marker (+ counts)
+    WORK/edges/{job}.bin, edges/done/{job}.json, edges/jobs.json   candidate edges (EDGE pairs)
 
-A *doc key* is ``rank << 32 | i``: the i-th document signed by signature task ``rank`` (unique by
-construction, no hashing); it only lives inside the work directory, everything that leaves it is
-expressed with document ids.
-
-Memory bounds:
-
-- signature task: ``max_buffer_docs`` documents' band keys (~ 24 B x (bands + 1) each) before a
-  sorted run is spilled to disk; any number of runs per task;
-- bucket task: one *window* of records at a time. The 64-bit hash range of a job is cut into equal
-  windows holding about ``window_records`` records in total (hashes are uniform, so windows are
-  balanced); each run file is binary-searched for the window bounds (positioned reads, no memory
-  map), the slices are read, concatenated and sorted (a k-way merge). Documents that share a band key always fall in the same
-  window, so a window also holds a whole bucket: memory is O(window_records + largest bucket).
+A doc key is ``rank << 32 | i`` (the i-th document signed by task ``rank``). Memory: a signature task
+holds ``max_buffer_docs`` documents before it spills a sorted run; a bucket job holds one window of
+about ``window_records`` records (equal slices of the uniform 64-bit key range, found in every run by
+binary search with positioned reads), which always contains whole buckets. See docs/dedup.md.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -45,9 +31,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill.curation.dedup import storage
+from corpusmill.curation.dedup.storage import AtomicWriter, join
 from corpusmill.curation.dedup.exact import EXACT_MODES, exact_key, exact_key_from_codepoints
 from corpusmill.curation.dedup.minhash import MinHashConfig, MinHasher
-from corpusmill.curation.dedup.normalize import normalize_codepoints
+from corpusmill.curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
+from corpusmill.curation.dedup.records import EDGE, RECORD
+from corpusmill.curation.dedup.verify import VERIFY_MODES, VerifyStore, fingerprint, verified_edges
 
 __all__ = [
     "DedupConfig",
@@ -66,12 +56,14 @@ __all__ = [
     "read_json",
 ]
 
-#: one record of a sorted run: a 128-bit key (h = high half, g = low half) and the doc key
-RECORD = np.dtype([("h", "<u8"), ("g", "<u8"), ("key", "<u8")])
-#: a candidate edge between two doc keys (a < b)
-EDGE = np.dtype([("a", "<u8"), ("b", "<u8")])
 
 _U64_RANGE = 1 << 64
+#: records per bucket-job window, the job's memory bound (~300 B per record at the peak, measured);
+#: 100 k instead of 2 M: the same CPU, a flat peak RSS from 100 k documents on (benchmarks/RESULTS.md)
+WINDOW_RECORDS = 100_000
+#: documents a signature task buffers before it spills a sorted run (~1.4 KB each with verification,
+#: measured); 50 k instead of 100 k: the same CPU, 70 MB less peak RSS per worker
+MAX_BUFFER_DOCS = 50_000
 DOCS_SCHEMA = pa.schema(
     [
         pa.field("key", pa.uint64(), nullable=False),
@@ -95,8 +87,17 @@ class DedupConfig:
     exact: bool = True
     exact_mode: str = "normalized"
     survivor: str = "first"
+    #: candidate verification (corpusmill.curation.dedup.verify): "off" (FineWeb parity), "signature", "exact"
+    verify: str = "off"
+    verify_threshold: float | None = None  # None: the band scheme's own threshold (1/b)**(1/r)
 
     def __post_init__(self) -> None:
+        if self.verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {', '.join(VERIFY_MODES)}, got {self.verify!r}")
+        if self.verify != "off" and self.minhash is None:
+            raise ValueError("verify needs MinHash dedup (it checks MinHash candidates)")
+        if self.verify_threshold is not None and not 0.0 < self.verify_threshold <= 1.0:
+            raise ValueError(f"verify_threshold must be in (0, 1], got {self.verify_threshold}")
         if self.exact_mode not in EXACT_MODES:
             raise ValueError(f"exact_mode must be one of {EXACT_MODES}, got {self.exact_mode!r}")
         if self.survivor not in SURVIVOR_RULES:
@@ -110,7 +111,16 @@ class DedupConfig:
             "exact": self.exact,
             "exact_mode": self.exact_mode,
             "survivor": self.survivor,
+            "verify": self.verify,
+            "verify_threshold": self.verify_threshold,
         }
+
+    @property
+    def threshold(self) -> float:
+        """The verification threshold in use."""
+        if self.verify_threshold is not None:
+            return self.verify_threshold
+        return self.minhash.threshold if self.minhash else 1.0
 
     @classmethod
     def from_dict(cls, d: dict) -> DedupConfig:
@@ -120,6 +130,8 @@ class DedupConfig:
             exact=bool(d.get("exact", True)),
             exact_mode=d.get("exact_mode", "normalized"),
             survivor=d.get("survivor", "first"),  # work directories written before the option: "first"
+            verify=d.get("verify", "off"),
+            verify_threshold=d.get("verify_threshold"),
         )
 
 
@@ -130,32 +142,28 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Local path or fsspec URL; the file appears complete or not at all."""
+    storage.write_bytes(str(path), data)
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+def atomic_write_json(path: str | Path, obj) -> None:
+    storage.write_json(str(path), obj)
 
 
-def read_json(path: Path):
-    return json.loads(Path(path).read_text())
+def read_json(path: str | Path):
+    return storage.read_json(str(path))
 
 
-def _write_records(path: Path, records: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    records.tofile(tmp)
-    os.replace(tmp, path)
+def _write_records(path: str, records: np.ndarray) -> None:
+    with AtomicWriter(path) as w:
+        w.write(np.ascontiguousarray(records).view(np.uint8))
 
 
-def save_config(workdir: Path, config: DedupConfig) -> None:
+def save_config(workdir: str | Path, config: DedupConfig) -> None:
     """Write WORK/config.json, or check that the one there is the same."""
-    path = Path(workdir) / "config.json"
-    if path.exists():
+    path = join(workdir, "config.json")
+    if storage.exists(path):
         existing = DedupConfig.from_dict(read_json(path))
         if existing != config:
             raise ValueError(
@@ -166,9 +174,9 @@ def save_config(workdir: Path, config: DedupConfig) -> None:
     atomic_write_json(path, config.to_dict())
 
 
-def load_config(workdir: Path) -> DedupConfig:
-    path = Path(workdir) / "config.json"
-    if not path.exists():
+def load_config(workdir: str | Path) -> DedupConfig:
+    path = join(workdir, "config.json")
+    if not storage.exists(path):
         raise FileNotFoundError(f"{path} missing: run the dedup signature phase first")
     return DedupConfig.from_dict(read_json(path))
 
@@ -204,51 +212,44 @@ def chain_edges(records: np.ndarray) -> np.ndarray:
 
 
 class _Run:
-    """A sorted run file read with positioned reads (no memory map: resident memory stays the
-    window, not the file). Acts as a sequence of its ``h`` values for bisect."""
+    """A sorted run file read with positioned (local) or ranged (object store) reads, never loaded
+    or memory-mapped whole: resident memory stays the window. Acts as a sequence of its ``h`` values
+    for bisect."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str):
         self.path = path
-        size = path.stat().st_size
+        self.reader = storage.RandomReader(path)
+        size = self.reader.size
         if size % RECORD.itemsize:
+            self.reader.close()
             raise ValueError(f"{path}: size {size} is not a multiple of {RECORD.itemsize} (truncated run?)")
         self.n = size // RECORD.itemsize
-        self.fd = os.open(path, os.O_RDONLY)
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i: int) -> int:
-        return int.from_bytes(os.pread(self.fd, 8, i * RECORD.itemsize), "little")
+        return int.from_bytes(self.reader.read_range(i * RECORD.itemsize, i * RECORD.itemsize + 8), "little")
 
     def read(self, start: int, end: int) -> np.ndarray:
-        nbytes = (end - start) * RECORD.itemsize
-        buf = bytearray(nbytes)
-        view = memoryview(buf)
-        got = 0
-        while got < nbytes:  # pread may return short reads
-            k = os.preadv(self.fd, [view[got:]], start * RECORD.itemsize + got)
-            if k <= 0:
-                raise OSError(f"{self.path}: unexpected end of file")
-            got += k
-        return np.frombuffer(buf, dtype=RECORD)
+        return np.frombuffer(self.reader.read_range(start * RECORD.itemsize, end * RECORD.itemsize), dtype=RECORD)
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.reader.close()
 
 
 def merge_sorted_runs(
-    paths: Iterable[Path],
+    paths: Iterable[str | Path],
     lo: int = 0,
     hi: int = _U64_RANGE,
-    window_records: int = 2_000_000,
+    window_records: int = WINDOW_RECORDS,
 ) -> Iterator[np.ndarray]:
     """Yield the records of sorted run files with ``lo <= h < hi`` as sorted in-memory windows of about
     ``window_records`` records, in increasing ``h`` order (a k-way merge, streaming)."""
     opened: list[_Run] = []
     try:
         for p in paths:
-            opened.append(_Run(Path(p)))
+            opened.append(_Run(str(p)))
         runs = [r for r in opened if len(r)]
         if not runs or hi <= lo:
             return
@@ -294,9 +295,9 @@ class SignatureWriter:
         config: DedupConfig | None = None,
         rank: int = 0,
         world_size: int = 1,
-        max_buffer_docs: int = 100_000,
+        max_buffer_docs: int = MAX_BUFFER_DOCS,
     ):
-        self.workdir = Path(workdir)
+        self.workdir = join(workdir)
         self.config = config or DedupConfig()
         self.rank = rank
         self.world_size = world_size
@@ -314,32 +315,38 @@ class SignatureWriter:
         self._n = 0
         self._runs = 0
         self._rows: dict[str, list] = {name: [] for name in DOCS_SCHEMA.names}
-        self._docs_path = self.workdir / "sig" / "docs" / f"r{rank:05d}.parquet"
-        self._docs_tmp = _tmp_name(self._docs_path)
-        self._docs_path.parent.mkdir(parents=True, exist_ok=True)
-        self._docs_writer = pq.ParquetWriter(self._docs_tmp, DOCS_SCHEMA)
+        self._docs_file = AtomicWriter(join(self.workdir, "sig", "docs", f"r{rank:05d}.parquet"))
+        self._docs_writer = pq.ParquetWriter(self._docs_file.f, DOCS_SCHEMA)
+        self.verify = self.config.verify if self.hasher is not None else "off"
+        self._vfiles: dict = {}
+        if self.verify == "signature":
+            self._fp = np.zeros((nb, self.config.minhash.num_perm), dtype=np.uint32)
+            self._vfiles["full"] = AtomicWriter(join(self.workdir, "sig", "full", f"r{rank:05d}.bin"))
+        elif self.verify == "exact":
+            self._shingles: list = []
+            self._shingle_end = 0
+            self._vfiles["shingles"] = AtomicWriter(join(self.workdir, "sig", "shingles", f"r{rank:05d}.bin"))
+            self._vfiles["idx"] = AtomicWriter(join(self.workdir, "sig", "shingles", f"r{rank:05d}.idx"))
+            self._vfiles["idx"].write(np.zeros(1, dtype=np.uint64).tobytes())
         self.seen = 0
         self.signed = 0
         self.minhashed = 0
         self.exact_keyed = 0
         self._closed = False
 
-    def _rank_files(self) -> list[Path]:
-        pat = re.compile(rf"r{self.rank:05d}(-\d+)?\.(bin|parquet|json)$")
-        base = self.workdir / "sig"
-        if not base.exists():
-            return []
-        return [p for p in base.rglob(f"r{self.rank:05d}*") if pat.match(p.name)]
+    def _rank_files(self) -> list[str]:
+        pat = re.compile(rf"r{self.rank:05d}(-\d+)?\.(bin|idx|parquet|json)$")
+        return [p for p in storage.listdir(join(self.workdir, "sig"), recursive=True) if pat.match(p.rsplit("/", 1)[-1])]
 
     def _clean(self) -> None:
         for p in self._rank_files():
-            p.unlink()
+            storage.remove(p)
 
     def add(self, doc_id: str, text: str, source_file: str | None = None, position: int | None = None) -> bool:
         """Sign one document. Returns False when it has nothing to sign (no words: never a duplicate)."""
         self.seen += 1
         z = normalize_codepoints(text)
-        sig_keys = None
+        sig = sig_keys = None
         if self.hasher is not None and z.size:
             sig = self.hasher.signature_from_codepoints(z)
             if sig is not None:
@@ -358,6 +365,11 @@ class SignatureWriter:
             self.minhashed += 1
         else:
             self._has_sig[i] = False
+        if self.verify == "signature":
+            self._fp[i] = fingerprint(sig) if sig_keys is not None else 0
+        elif self.verify == "exact":
+            self._shingles.append(shingles_from_codepoints(z, self.config.minhash.n_grams) if sig_keys is not None
+                                  else np.empty(0, dtype=np.uint64))
         if ekey is not None:
             self._exact[i] = ekey
             self._has_exact[i] = True
@@ -391,10 +403,8 @@ class SignatureWriter:
                     rec["h"] = self._bands[:n, j, 0][m]
                     rec["g"] = self._bands[:n, j, 1][m]
                     rec["key"] = k
-                    _write_records(
-                        self.workdir / "sig" / "minhash" / f"b{j:03d}" / f"r{self.rank:05d}-{run:04d}.bin",
-                        sort_records(rec),
-                    )
+                    _write_records(join(self.workdir, "sig", "minhash", f"b{j:03d}", f"r{self.rank:05d}-{run:04d}.bin"),
+                                   sort_records(rec))
         if self.config.exact:
             m = self._has_exact[:n]
             if m.any():
@@ -402,8 +412,16 @@ class SignatureWriter:
                 rec["h"] = self._exact[:n, 0][m]
                 rec["g"] = self._exact[:n, 1][m]
                 rec["key"] = keys[m]
-                _write_records(self.workdir / "sig" / "exact" / f"r{self.rank:05d}-{run:04d}.bin", sort_records(rec))
+                _write_records(join(self.workdir, "sig", "exact", f"r{self.rank:05d}-{run:04d}.bin"), sort_records(rec))
         self._docs_writer.write_table(pa.table(self._rows, schema=DOCS_SCHEMA))
+        if self.verify == "signature":
+            self._vfiles["full"].write(self._fp[:n].tobytes())
+        elif self.verify == "exact":
+            ends = self._shingle_end + np.cumsum([x.size for x in self._shingles], dtype=np.uint64)
+            self._vfiles["shingles"].write(b"".join(x.tobytes() for x in self._shingles))
+            self._vfiles["idx"].write(ends.astype(np.uint64).tobytes())
+            self._shingle_end = int(ends[-1]) if ends.size else self._shingle_end
+            self._shingles = []
         self._rows = {name: [] for name in DOCS_SCHEMA.names}
         self._runs += 1
         self._n = 0
@@ -412,11 +430,13 @@ class SignatureWriter:
         if self._closed:
             return self.stats()
         self._flush()
+        for w in self._vfiles.values():
+            w.commit()
         self._docs_writer.close()
-        os.replace(self._docs_tmp, self._docs_path)
+        self._docs_file.commit()
         self._closed = True
         stats = self.stats()
-        atomic_write_json(self.workdir / "sig" / "done" / f"r{self.rank:05d}.json", stats)
+        atomic_write_json(join(self.workdir, "sig", "done", f"r{self.rank:05d}.json"), stats)
         return stats
 
     def stats(self) -> dict:
@@ -438,22 +458,24 @@ class SignatureWriter:
             self.close()
         else:  # leave no half-written task behind; a rerun starts clean anyway
             try:
+                for w in self._vfiles.values():
+                    w.abort()
                 self._docs_writer.close()
             finally:
-                self._docs_tmp.unlink(missing_ok=True)
+                self._docs_file.abort()
 
 
-def check_signatures_complete(workdir: Path) -> int:
+def check_signatures_complete(workdir: str | Path) -> int:
     """Number of signature tasks; raises if any task of the run has no completion marker."""
-    done_dir = Path(workdir) / "sig" / "done"
-    done = sorted(done_dir.glob("r*.json")) if done_dir.exists() else []
+    done_dir = join(workdir, "sig", "done")
+    done = [p for p in storage.listdir(done_dir) if re.search(r"/r\d+\.json$", p)]
     if not done:
         raise FileNotFoundError(f"no finished signature task in {done_dir}")
     world = {read_json(p)["world_size"] for p in done}
     if len(world) != 1:
         raise RuntimeError(f"signature tasks ran with different world sizes {sorted(world)} in {workdir}")
     ws = world.pop()
-    have = {int(p.stem[1:]) for p in done}
+    have = {int(p.rsplit("/", 1)[-1][1:-5]) for p in done}
     missing = sorted(set(range(ws)) - have)
     if missing:
         raise RuntimeError(f"signature phase incomplete: tasks {missing[:10]} of {ws} have not finished")
@@ -476,34 +498,41 @@ def bucket_jobs(config: DedupConfig, parts: int = 1) -> list[str]:
 _JOB = re.compile(r"^(minhash-b(?P<band>\d{3})|exact)-p(?P<part>\d{3})$")
 
 
-def run_bucket_job(workdir: str | os.PathLike, job: str, parts: int = 1, window_records: int = 2_000_000) -> int:
+def run_bucket_job(workdir: str | os.PathLike, job: str, parts: int = 1, window_records: int = WINDOW_RECORDS) -> int:
     """Merge the sorted runs of one job and write its candidate edges. Returns the number of edges."""
-    workdir = Path(workdir)
+    workdir = join(workdir)
     m = _JOB.match(job)
     if not m:
         raise ValueError(f"bad bucket job name {job!r}")
     part = int(m["part"])
     if m["band"] is not None:
-        run_dir = workdir / "sig" / "minhash" / f"b{int(m['band']):03d}"
+        run_dir = join(workdir, "sig", "minhash", f"b{int(m['band']):03d}")
     else:
-        run_dir = workdir / "sig" / "exact"
-    paths = sorted(run_dir.glob("r*.bin")) if run_dir.exists() else []
+        run_dir = join(workdir, "sig", "exact")
+    paths = [p for p in storage.listdir(run_dir) if re.search(r"/r[^/]*\.bin$", p)]
     lo = _U64_RANGE * part // parts
     hi = _U64_RANGE * (part + 1) // parts
-    out = workdir / "edges" / f"{job}.bin"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(out)
     n_edges = 0
     n_records = 0
-    with open(tmp, "wb") as f:
-        for window in merge_sorted_runs(paths, lo, hi, window_records):
-            n_records += window.size
-            edges = chain_edges(window)
-            if edges.size:
-                edges.tofile(f)
-                n_edges += edges.size
-    os.replace(tmp, out)
+    config = load_config(workdir)
+    store = None
+    if m["band"] is not None and config.verify != "off":
+        store = VerifyStore(workdir, config.verify, config.minhash.num_perm)
+    try:
+        with AtomicWriter(join(workdir, "edges", f"{job}.bin")) as out:
+            for window in merge_sorted_runs(paths, lo, hi, window_records):
+                n_records += window.size
+                if store is None:
+                    edges = chain_edges(window)
+                else:
+                    edges = verified_edges(window, store, config.verify, config.threshold)
+                if edges.size:
+                    out.write(edges.view(np.uint8))
+                    n_edges += edges.size
+    finally:
+        if store is not None:
+            store.close()
     atomic_write_json(
-        workdir / "edges" / "done" / f"{job}.json", {"job": job, "records": n_records, "edges": n_edges, "runs": len(paths)}
+        join(workdir, "edges", "done", f"{job}.json"), {"job": job, "records": n_records, "edges": n_edges, "runs": len(paths)}
     )
     return n_edges

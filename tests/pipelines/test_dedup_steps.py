@@ -115,3 +115,22 @@ def test_phases_under_datatrove_executor(shared_data, tmp_path):
 def test_marker_without_clusters_fails_loudly(tmp_path):
     with pytest.raises(FileNotFoundError):
         list(DedupMarker(tmp_path).run(iter([new_document("x", "f", 0)])))
+
+
+@pytest.mark.parametrize("verify", ["signature", "exact"])
+def test_verified_phases_do_not_depend_on_the_task_split(shared_data, tmp_path, verify):
+    from corpusmill.curation.dedup.clusters import ClusterLookup
+    from corpusmill.curation.dedup.lsh import DedupConfig
+
+    src = str(shared_data / DOLMA)
+    work = tmp_path / "work"
+    config = DedupConfig(verify=verify)
+    _run([ListReader(src), DedupSignatures(work, config, max_buffer_docs=70)], 2, tmp_path / "logs1")
+    _run([DedupBuckets(work, parts_per_band=2, window_records=500)], 4, tmp_path / "logs2")
+    _run([DedupClusters(work)], 1, tmp_path / "logs3")
+    table = {r["id"]: (r["cluster"], r["verdict"]) for r in ClusterLookup(work).table().to_pylist()}
+    with gzip.open(src, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for _, line in zip(range(N_DOCS), f)]
+    ref = dedup_documents(make_docs(rows), tmp_path / "ref", config)
+    assert table == {i: (c.cluster, c.verdict) for i, c in ref.clusters.items()}
+    assert ref.stats["exact_duplicates"] >= 5
