@@ -9,7 +9,6 @@ file written the first time a new version is seen (``$CORPUSMILL_CACHE`` or ``~/
 from __future__ import annotations
 
 import json
-import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -26,10 +25,6 @@ def spacy_version() -> str | None:
         return version("spacy")
     except Exception:
         return None
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CORPUSMILL_CACHE") or Path.home() / ".cache" / "corpusmill")
 
 
 def build_tables() -> dict:
@@ -77,6 +72,8 @@ def load_tables() -> dict:
         return shipped
     if want is None:
         raise RuntimeError(f"no spaCy rule tables: {SHIPPED} is missing from corpusmill.curation.data and spaCy is not installed")
+    from corpusmill.curation.assets import cache_dir
+
     cached = cache_dir() / f"spacy_en_rules-{want}.json"
     t = _read(cached)
     if t is not None and t["spacy_version"] == want:
