@@ -189,7 +189,7 @@ def pack(
     dtype = token_dtype(fmt, enc.vocab_size)
     append = eos_position(fmt) == "append"
     shard_tokens = shard_tokens or DEFAULT_SHARD_TOKENS
-    if seq_len:  # whole windows per shard: datatrove's per-file windows == the stream's windows
+    if seq_len:  # whole blocks per shard: datatrove's per-file samples == the stream's blocks
         shard_tokens = max(seq_len + 1, shard_tokens // (seq_len + 1) * (seq_len + 1))
     splits = SPLITS if val_fraction > 0 else SPLITS[:1]
 
@@ -332,7 +332,7 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
             "num_tokens": int(sum(x["num_tokens"] for x in shards)),
             "num_documents": len(d["id"]),
             "text_bytes": int(sum(d["text_bytes"])),
-            "num_windows": (sum(x["num_tokens"] for x in shards) // (seq_len + 1)) if seq_len else None,
+            "num_blocks": (sum(x["num_tokens"] for x in shards) // (seq_len + 1)) if seq_len else None,
             "documents_file": f"{s}/documents.parquet",
             "shards": shards,
         }
