@@ -5,7 +5,8 @@
 
 Training (vocabulary ``--vocab``, ``--threads`` threads, the same documents: 95% by id hash, the other 5%
 held out for bytes/token):
-  * ours: ``train_tokenizer`` streaming the Parquet files,
+  * ours: ``train_tokenizer`` streaming the Parquet files (rustbpe; and with ``backend='hf'``),
+  * bpeasy on the same strings, when installed,
   * raw HF tokenizers: the same tokenizer config on the same strings, already in memory,
   * sentencepiece BPE (byte_fallback, identity normalisation) on the same strings, one document line per
     line (sentencepiece's input format; lines over its 4,192-byte default are raised with
@@ -14,7 +15,7 @@ Encoding / packing tokens/s on all the text:
   * ours: ``pack`` end to end (Parquet read, encode in ``--threads`` processes, .ds write),
   * datatrove ``DocumentTokenizer`` (local tokenizer.json, in-memory Documents, no shuffling),
   * HF ``encode_batch`` and our ``Encoder`` (tiktoken) alone.
-Each timing is the best of ``--repeat`` runs (wall clock; CPU seconds alongside, the machine may be shared).
+Each timing is the median of ``--repeat`` interleaved runs (packing: best of) (wall clock; CPU seconds alongside, the machine may be shared).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--shared-data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--train-only", action="store_true", help="training rows only (no HF profile, no packing)")
     ap.add_argument("--write-results", help="write a markdown fragment with the command and output here")
     args = ap.parse_args()
     os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # before tokenizers starts its pool
@@ -90,7 +92,7 @@ def main() -> int:
         kinds[k] = kinds.get(k, 0) + len(t.encode())
     say(f"data: {len(texts)} docs, {nbytes / 1e6:.2f} MB ({', '.join(f'{k} {v / 1e6:.1f}' for k, v in sorted(kinds.items()))}); "
         f"train {len(train_texts)} docs, held-out {len(test_texts)} docs / {test_bytes / 1e6:.2f} MB; "
-        f"vocab {args.vocab}, {args.threads} threads, best of {args.repeat}")
+        f"vocab {args.vocab}, {args.threads} threads, {args.repeat} runs")
 
     # ---------------------------------------------------------------- training
     say("\n## training")
@@ -115,14 +117,28 @@ def main() -> int:
         )
         return spm.SentencePieceProcessor(model_file=str(work / "spm.model"))
 
-    # interleave the three so a burst of load on the shared machine hits all of them alike
-    contenders = (("raw", raw_hf), ("ours", ours)) + ((("spm", sentencepiece),) if spm else ())
+    def ours_hf():
+        return train_tokenizer(str(work / "curated"), args.vocab, work / "tok_hf", heldout_fraction=0.05, report=False,
+                               backend="hf")
+
+    try:
+        import bpeasy  # not a dependency: measured when installed (pip install bpeasy)
+    except ImportError:
+        bpeasy = None
+    from corpusmill.tokenizer.bpe import SPLIT_PATTERN
+
+    def bpeasy_train():
+        return bpeasy.train_bpe(iter(train_texts), SPLIT_PATTERN, 128, args.vocab - 1)
+
+    # interleave them so a burst of load on the shared machine hits all of them alike
+    contenders = (("raw", raw_hf), ("ours", ours), ("ours_hf", ours_hf)) + ((("spm", sentencepiece),) if spm else ()) \
+        + ((("bpeasy", bpeasy_train),) if bpeasy else ())
     results = {name: [] for name, _ in contenders}
     for _ in range(args.repeat):
         for name, fn in contenders:
             out, wall, cpu = timed(fn, 1)
             results[name].append((wall, cpu, out))
-    best = {k: min(v, key=lambda x: x[0]) for k, v in results.items()}
+    best = {k: sorted(v, key=lambda x: x[0])[(len(v) - 1) // 2] for k, v in results.items()}  # median run
     hf_tok = best["raw"][2]
     ours_enc = Encoder(work / "tok")
 
@@ -133,19 +149,30 @@ def main() -> int:
         "ours": test_bytes / sum(map(len, ours_enc.encode_batch(test_texts, num_threads=args.threads))),
         "raw": bpt_hf(hf_tok),
     }
+    bpt["ours_hf"] = test_bytes / sum(map(len, Encoder(work / "tok_hf").encode_batch(test_texts, num_threads=args.threads)))
+    if bpeasy:
+        import tiktoken
+
+        bp = tiktoken.Encoding("bpeasy", pat_str=SPLIT_PATTERN, mergeable_ranks=best["bpeasy"][2], special_tokens={})
+        bpt["bpeasy"] = test_bytes / sum(len(bp.encode_ordinary(t)) for t in test_texts)
     if spm:
         bpt["spm"] = test_bytes / sum(len(x) for x in best["spm"][2].encode(test_texts))
     say(f"{'':<34}{'wall s':>8}{'cpu s':>8}{'vs raw HF':>11}{'bytes/token':>13}")
-    for name, label in (("ours", "ours (Parquet -> HF BPE)"), ("raw", "raw HF tokenizers, same strings"), ("spm", "sentencepiece BPE")):
+    for name, label in (("ours", "ours (Parquet -> rustbpe)"), ("ours_hf", "ours, backend=hf"),
+                        ("raw", "raw HF tokenizers, same strings"), ("bpeasy", "bpeasy, same strings"),
+                        ("spm", "sentencepiece BPE")):
         if name not in best:
-            say(f"{label:<34}  (not installed: pip install sentencepiece)")
+            say(f"{label:<34}  (not installed)")
             continue
         wall, cpu, _ = best[name]
         say(f"{label:<34}{wall:>8.2f}{cpu:>8.2f}{wall / best['raw'][0]:>10.2f}x{bpt[name]:>13.3f}")
+    say(f"load average {os.getloadavg()[0]:.2f}; times are medians of {args.repeat} interleaved runs")
     say(f"ours / raw HF = {best['ours'][0] / best['raw'][0]:.3f} (target <= 1.10)"
         + (f"; ours / sentencepiece = {best['ours'][0] / best['spm'][0]:.2f} (target <= 1.0)" if spm else ""))
 
     # profile: where HF's time goes
+    if args.train_only:
+        return _finish(work, args, lines)
     _, count_wall, count_cpu = timed(lambda: raw_hf(vocab=257), args.repeat)  # no merges: read + pre-tokenise + count + init pairs
     pre = new_tokenizer().pre_tokenizer
     _, pre_wall, _ = timed(lambda: sum(len(pre.pre_tokenize_str(t)) for t in train_texts), 1)
@@ -193,6 +220,10 @@ def main() -> int:
         f"ids identical: our .ds == datatrove .ds bytes: {identical}; encoder {m['encoder']}")
     say("(cpu s = this process only: pack's worker processes are not counted)")
 
+    return _finish(work, args, lines)
+
+
+def _finish(work, args, lines) -> int:
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
