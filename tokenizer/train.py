@@ -1,27 +1,15 @@
-"""Train a byte-level BPE vocabulary on curated Parquet with HF ``tokenizers``.
+"""Train a byte-level BPE vocabulary on curated Parquet; save it as an HF ``tokenizer.json``.
 
-The model is GPT-4 style:
+GPT-4 style: the cl100k split regex (:data:`bpe.SPLIT_PATTERN`), bytes mapped by ``ByteLevel``, merges
+learned over the byte strings (all 256 bytes in the alphabet: no unknown token, ``decode(encode(x)) == x``).
+Ids: special tokens (``<|endoftext|>`` = 0), the 256 bytes, then merges in learned order; saved with
+``ignore_merges=True`` (a pre-token in the vocabulary is one id, as in tiktoken). Merges are learned by
+``rustbpe`` (default) or HF ``tokenizers``' ``BpeTrainer`` (``backend="hf"``).
 
-1. pre-tokenisation splits text with the cl100k regex (:data:`SPLIT_PATTERN`: contractions, letter runs
-   with one leading non-letter, 1-3 digit groups, punctuation runs, whitespace),
-2. each piece is mapped to bytes (``ByteLevel``, the GPT-2 byte -> printable-char table),
-3. BPE merges are learned over those byte strings. All 256 bytes are in the initial alphabet, so every
-   string encodes without an unknown token and ``decode(encode(x)) == x``.
-
-Special tokens come first (ids 0..k-1, ``<|endoftext|>`` is id 0), then the 256 bytes, then the merges
-in the order they were learned. The BPE model is saved with ``ignore_merges=True``: a pre-token that is
-itself in the vocabulary encodes to that single id (as tiktoken and Llama 3 do), which also makes our
-tiktoken fast path (``fast_encode.py``) agree with HF by construction on whole-word hits.
-
-Documents stream from Parquet batch by batch (``reader.py``); optional sampling weights by
-``source_kind`` / ``language`` repeat or thin documents deterministically; a held-out fraction (by id
-hash) is left out of training for the vocabulary report.
-
-Output directory:
-
-* ``tokenizer.json`` (HF tokenizers; also loads in ``transformers.PreTrainedTokenizerFast``),
-* ``tokenizer_config.json`` + ``special_tokens_map.json`` (``AutoTokenizer.from_pretrained(DIR)``),
-* ``corpusmill_tokenizer.json``: inputs (files, rows, bytes), parameters, timings, versions.
+Documents stream from Parquet batch by batch (``reader.py``); optional weights by ``source_kind`` /
+``language`` repeat or thin documents deterministically; a held-out fraction (by id hash) is left out for
+the vocabulary report. Writes ``tokenizer.json``, ``tokenizer_config.json`` + ``special_tokens_map.json``
+(``AutoTokenizer``) and ``corpusmill_tokenizer.json`` (inputs, parameters, timings, versions).
 """
 
 from __future__ import annotations
