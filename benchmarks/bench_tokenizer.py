@@ -51,6 +51,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--shared-data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--train-only", action="store_true", help="training rows only (no HF profile, no packing)")
+    ap.add_argument("--pack-only", action="store_true", help="packing rows only (the tokenizer trained once, untimed)")
     ap.add_argument("--write-results", help="write a markdown fragment with the command and output here")
     args = ap.parse_args()
     os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # before tokenizers starts its pool
@@ -72,7 +73,7 @@ def main() -> int:
     from corpusmill.tokenizer.bpe import EOS, new_tokenizer, new_trainer
     from corpusmill.tokenizer.train import train_tokenizer
 
-    lines: list[str] = []
+    lines: list[str] = []  # noqa: F841 (also the output collected for --write-results)
 
     def say(s: str = "") -> None:
         print(s, flush=True)
@@ -93,6 +94,65 @@ def main() -> int:
     say(f"data: {len(texts)} docs, {nbytes / 1e6:.2f} MB ({', '.join(f'{k} {v / 1e6:.1f}' for k, v in sorted(kinds.items()))}); "
         f"train {len(train_texts)} docs, held-out {len(test_texts)} docs / {test_bytes / 1e6:.2f} MB; "
         f"vocab {args.vocab}, {args.threads} threads, {args.repeat} runs")
+
+    if args.pack_only:
+        train_tokenizer(str(work / "curated"), args.vocab, work / "tok", heldout_fraction=0.05, report=False)
+        ours_enc = Encoder(work / "tok")
+    else:
+        ours_enc = _training(args, work, train_texts, test_texts, test_bytes, say)
+        if args.train_only:
+            return _finish(work, args, lines)
+
+    # ---------------------------------------------------------------- encoding / packing
+    say("\n## encoding / packing (all docs)")
+    def our_pack():
+        return pack(work / "tok", str(work / "curated"), work / "packed", fmt="ds", val_fraction=0, shard_tokens=10**10,
+                    workers=args.threads)
+
+    m, pack_wall, pack_cpu = timed(our_pack, args.repeat)
+    total_tokens = m["total_tokens"]
+
+    def datatrove():
+        from datatrove.data import Document
+        from datatrove.pipeline.tokens import DocumentTokenizer
+
+        out = work / "dt"
+        step = DocumentTokenizer(str(out), tokenizer_name_or_path=str(work / "tok" / "tokenizer.json"), eos_token=EOS,
+                                 shuffle_documents=False)
+        step.run((Document(text=t, id=i) for i, t in zip(ids, texts)), rank=0)
+        return out / "00000_unshuffled.ds"
+
+    dt_file, dt_wall, dt_cpu = timed(datatrove, args.repeat)
+    ours_file = work / "packed" / "train" / m["splits"]["train"]["shards"][0]["file"]
+    identical = ours_file.read_bytes() == dt_file.read_bytes()
+
+    hf_ref = ours_enc.hf
+    _, hf_wall, hf_cpu = timed(lambda: hf_ref.encode_batch(texts, add_special_tokens=False), args.repeat)
+    _, tt_wall, tt_cpu = timed(lambda: ours_enc.encode_batch(texts, num_threads=args.threads), args.repeat)
+    say(f"{'':<44}{'wall s':>8}{'cpu s':>8}{'tokens/s':>12}{'MB/s':>7}")
+    for label, wall, cpu in (
+        (f"ours: pack .ds end to end ({args.threads} threads)", pack_wall, pack_cpu),
+        ("datatrove DocumentTokenizer (.ds)", dt_wall, dt_cpu),
+        (f"HF encode_batch ({args.threads} threads)", hf_wall, hf_cpu),
+        (f"our Encoder alone (tiktoken, {args.threads} threads)", tt_wall, tt_cpu),
+    ):
+        say(f"{label:<44}{wall:>8.2f}{cpu:>8.2f}{total_tokens / wall:>12,.0f}{nbytes / 1e6 / wall:>7.2f}")
+    say(f"pack / encoder alone = {tt_wall / pack_wall:.2f}x tokens/s (target >= 0.7x)")
+    say(f"pack / datatrove = {dt_wall / pack_wall:.2f}x tokens/s (target >= 3x); pack / HF encode_batch = {hf_wall / pack_wall:.2f}x; "
+        f"ids identical: our .ds == datatrove .ds bytes: {identical}; encoder {m['encoder']}")
+    say("(cpu s = this process, all its threads)")
+
+    return _finish(work, args, lines)
+
+
+def _training(args, work, train_texts, test_texts, test_bytes, say):
+    from corpusmill.tokenizer.bpe import EOS, new_tokenizer, new_trainer
+    from corpusmill.tokenizer.fast_encode import Encoder
+    from corpusmill.tokenizer.train import train_tokenizer
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        spm = None
 
     # ---------------------------------------------------------------- training
     say("\n## training")
@@ -172,7 +232,7 @@ def main() -> int:
 
     # profile: where HF's time goes
     if args.train_only:
-        return _finish(work, args, lines)
+        return ours_enc
     _, count_wall, count_cpu = timed(lambda: raw_hf(vocab=257), args.repeat)  # no merges: read + pre-tokenise + count + init pairs
     pre = new_tokenizer().pre_tokenizer
     _, pre_wall, _ = timed(lambda: sum(len(pre.pre_tokenize_str(t)) for t in train_texts), 1)
@@ -182,46 +242,7 @@ def main() -> int:
         + (f"; sentencepiece full {best['spm'][1]:.2f}" if spm else ""))
     say(f"  wall: count phase {count_wall:.2f}s, full {raw_wall:.2f}s; HF pre_tokenize_str alone (1 thread, from Python) {pre_wall:.2f}s")
 
-    # ---------------------------------------------------------------- encoding / packing
-    say("\n## encoding / packing (all docs)")
-    def our_pack():
-        return pack(work / "tok", str(work / "curated"), work / "packed", fmt="ds", val_fraction=0, shard_tokens=10**10,
-                    workers=args.threads)
-
-    m, pack_wall, pack_cpu = timed(our_pack, args.repeat)
-    total_tokens = m["total_tokens"]
-
-    def datatrove():
-        from datatrove.data import Document
-        from datatrove.pipeline.tokens import DocumentTokenizer
-
-        out = work / "dt"
-        step = DocumentTokenizer(str(out), tokenizer_name_or_path=str(work / "tok" / "tokenizer.json"), eos_token=EOS,
-                                 shuffle_documents=False)
-        step.run((Document(text=t, id=i) for i, t in zip(ids, texts)), rank=0)
-        return out / "00000_unshuffled.ds"
-
-    dt_file, dt_wall, dt_cpu = timed(datatrove, args.repeat)
-    ours_file = work / "packed" / "train" / m["splits"]["train"]["shards"][0]["file"]
-    identical = ours_file.read_bytes() == dt_file.read_bytes()
-
-    hf_ref = ours_enc.hf
-    _, hf_wall, hf_cpu = timed(lambda: hf_ref.encode_batch(texts, add_special_tokens=False), args.repeat)
-    _, tt_wall, tt_cpu = timed(lambda: ours_enc.encode_batch(texts, num_threads=args.threads), args.repeat)
-    say(f"{'':<44}{'wall s':>8}{'cpu s':>8}{'tokens/s':>12}{'MB/s':>7}")
-    for label, wall, cpu in (
-        (f"ours: pack .ds end to end ({args.threads} threads)", pack_wall, pack_cpu),
-        ("datatrove DocumentTokenizer (.ds)", dt_wall, dt_cpu),
-        (f"HF encode_batch ({args.threads} threads)", hf_wall, hf_cpu),
-        (f"our Encoder alone (tiktoken, {args.threads} threads)", tt_wall, tt_cpu),
-    ):
-        say(f"{label:<44}{wall:>8.2f}{cpu:>8.2f}{total_tokens / wall:>12,.0f}{nbytes / 1e6 / wall:>7.2f}")
-    say(f"pack / encoder alone = {tt_wall / pack_wall:.2f}x tokens/s (target >= 0.7x)")
-    say(f"pack / datatrove = {dt_wall / pack_wall:.2f}x tokens/s (target >= 3x); pack / HF encode_batch = {hf_wall / pack_wall:.2f}x; "
-        f"ids identical: our .ds == datatrove .ds bytes: {identical}; encoder {m['encoder']}")
-    say("(cpu s = this process, all its threads)")
-
-    return _finish(work, args, lines)
+    return ours_enc
 
 
 def _finish(work, args, lines) -> int:
