@@ -5,7 +5,8 @@
 
 Training (vocabulary ``--vocab``, ``--threads`` threads, the same documents: 95% by id hash, the other 5%
 held out for bytes/token):
-  * ours: ``train_tokenizer`` streaming the Parquet files,
+  * ours: ``train_tokenizer`` streaming the Parquet files (rustbpe; and with ``backend='hf'``),
+  * bpeasy on the same strings, when installed,
   * raw HF tokenizers: the same tokenizer config on the same strings, already in memory,
   * sentencepiece BPE (byte_fallback, identity normalisation) on the same strings, one document line per
     line (sentencepiece's input format; lines over its 4,192-byte default are raised with
@@ -14,7 +15,7 @@ Encoding / packing tokens/s on all the text:
   * ours: ``pack`` end to end (Parquet read, encode in ``--threads`` processes, .ds write),
   * datatrove ``DocumentTokenizer`` (local tokenizer.json, in-memory Documents, no shuffling),
   * HF ``encode_batch`` and our ``Encoder`` (tiktoken) alone.
-Each timing is the best of ``--repeat`` runs (wall clock; CPU seconds alongside, the machine may be shared).
+Each timing is the median of ``--repeat`` interleaved runs (packing: best of) (wall clock; CPU seconds alongside, the machine may be shared).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--shared-data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--train-only", action="store_true", help="training rows only (no HF profile, no packing)")
+    ap.add_argument("--pack-only", action="store_true", help="packing rows only (the tokenizer trained once, untimed)")
     ap.add_argument("--write-results", help="write a markdown fragment with the command and output here")
     args = ap.parse_args()
     os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # before tokenizers starts its pool
@@ -70,7 +73,7 @@ def main() -> int:
     from corpusmill.tokenizer.bpe import EOS, new_tokenizer, new_trainer
     from corpusmill.tokenizer.train import train_tokenizer
 
-    lines: list[str] = []
+    lines: list[str] = []  # noqa: F841 (also the output collected for --write-results)
 
     def say(s: str = "") -> None:
         print(s, flush=True)
@@ -90,70 +93,15 @@ def main() -> int:
         kinds[k] = kinds.get(k, 0) + len(t.encode())
     say(f"data: {len(texts)} docs, {nbytes / 1e6:.2f} MB ({', '.join(f'{k} {v / 1e6:.1f}' for k, v in sorted(kinds.items()))}); "
         f"train {len(train_texts)} docs, held-out {len(test_texts)} docs / {test_bytes / 1e6:.2f} MB; "
-        f"vocab {args.vocab}, {args.threads} threads, best of {args.repeat}")
+        f"vocab {args.vocab}, {args.threads} threads, {args.repeat} runs")
 
-    # ---------------------------------------------------------------- training
-    say("\n## training")
-
-    def ours():
-        return train_tokenizer(str(work / "curated"), args.vocab, work / "tok", heldout_fraction=0.05, report=False)
-
-    def raw_hf(vocab=args.vocab):
-        tok = new_tokenizer()
-        tok.train_from_iterator(train_texts, trainer=new_trainer(vocab, [EOS]))
-        return tok
-
-    spm_input = work / "spm.txt"
-    spm_input.write_text("\n".join(train_texts), encoding="utf-8")
-    longest = max(len(x.encode()) for t in train_texts for x in t.split("\n"))
-
-    def sentencepiece():
-        spm.SentencePieceTrainer.train(
-            input=str(spm_input), model_prefix=str(work / "spm"), vocab_size=args.vocab, model_type="bpe",
-            num_threads=args.threads, byte_fallback=True, normalization_rule_name="identity",
-            character_coverage=0.9995, max_sentence_length=longest + 1, minloglevel=2, user_defined_symbols=[],
-        )
-        return spm.SentencePieceProcessor(model_file=str(work / "spm.model"))
-
-    # interleave the three so a burst of load on the shared machine hits all of them alike
-    contenders = (("raw", raw_hf), ("ours", ours)) + ((("spm", sentencepiece),) if spm else ())
-    results = {name: [] for name, _ in contenders}
-    for _ in range(args.repeat):
-        for name, fn in contenders:
-            out, wall, cpu = timed(fn, 1)
-            results[name].append((wall, cpu, out))
-    best = {k: min(v, key=lambda x: x[0]) for k, v in results.items()}
-    hf_tok = best["raw"][2]
-    ours_enc = Encoder(work / "tok")
-
-    def bpt_hf(tok):
-        return test_bytes / sum(len(e.ids) for e in tok.encode_batch(test_texts, add_special_tokens=False))
-
-    bpt = {
-        "ours": test_bytes / sum(map(len, ours_enc.encode_batch(test_texts, num_threads=args.threads))),
-        "raw": bpt_hf(hf_tok),
-    }
-    if spm:
-        bpt["spm"] = test_bytes / sum(len(x) for x in best["spm"][2].encode(test_texts))
-    say(f"{'':<34}{'wall s':>8}{'cpu s':>8}{'vs raw HF':>11}{'bytes/token':>13}")
-    for name, label in (("ours", "ours (Parquet -> HF BPE)"), ("raw", "raw HF tokenizers, same strings"), ("spm", "sentencepiece BPE")):
-        if name not in best:
-            say(f"{label:<34}  (not installed: pip install sentencepiece)")
-            continue
-        wall, cpu, _ = best[name]
-        say(f"{label:<34}{wall:>8.2f}{cpu:>8.2f}{wall / best['raw'][0]:>10.2f}x{bpt[name]:>13.3f}")
-    say(f"ours / raw HF = {best['ours'][0] / best['raw'][0]:.3f} (target <= 1.10)"
-        + (f"; ours / sentencepiece = {best['ours'][0] / best['spm'][0]:.2f} (target <= 1.0)" if spm else ""))
-
-    # profile: where HF's time goes
-    _, count_wall, count_cpu = timed(lambda: raw_hf(vocab=257), args.repeat)  # no merges: read + pre-tokenise + count + init pairs
-    pre = new_tokenizer().pre_tokenizer
-    _, pre_wall, _ = timed(lambda: sum(len(pre.pre_tokenize_str(t)) for t in train_texts), 1)
-    raw_wall, raw_cpu = best["raw"][0], best["raw"][1]
-    say(f"HF profile (cpu s, all threads): read+pre-tokenise+count+pair init (vocab 257, no merges) {count_cpu:.2f}; "
-        f"merges = full - that = {raw_cpu - count_cpu:.2f}; full {raw_cpu:.2f}"
-        + (f"; sentencepiece full {best['spm'][1]:.2f}" if spm else ""))
-    say(f"  wall: count phase {count_wall:.2f}s, full {raw_wall:.2f}s; HF pre_tokenize_str alone (1 thread, from Python) {pre_wall:.2f}s")
+    if args.pack_only:
+        train_tokenizer(str(work / "curated"), args.vocab, work / "tok", heldout_fraction=0.05, report=False)
+        ours_enc = Encoder(work / "tok")
+    else:
+        ours_enc = _training(args, work, train_texts, test_texts, test_bytes, say)
+        if args.train_only:
+            return _finish(work, args, lines)
 
     # ---------------------------------------------------------------- encoding / packing
     say("\n## encoding / packing (all docs)")
@@ -183,16 +131,121 @@ def main() -> int:
     _, tt_wall, tt_cpu = timed(lambda: ours_enc.encode_batch(texts, num_threads=args.threads), args.repeat)
     say(f"{'':<44}{'wall s':>8}{'cpu s':>8}{'tokens/s':>12}{'MB/s':>7}")
     for label, wall, cpu in (
-        (f"ours: pack .ds end to end ({args.threads} processes)", pack_wall, pack_cpu),
+        (f"ours: pack .ds end to end ({args.threads} threads)", pack_wall, pack_cpu),
         ("datatrove DocumentTokenizer (.ds)", dt_wall, dt_cpu),
         (f"HF encode_batch ({args.threads} threads)", hf_wall, hf_cpu),
         (f"our Encoder alone (tiktoken, {args.threads} threads)", tt_wall, tt_cpu),
     ):
         say(f"{label:<44}{wall:>8.2f}{cpu:>8.2f}{total_tokens / wall:>12,.0f}{nbytes / 1e6 / wall:>7.2f}")
+    say(f"pack / encoder alone = {tt_wall / pack_wall:.2f}x tokens/s (target >= 0.7x)")
     say(f"pack / datatrove = {dt_wall / pack_wall:.2f}x tokens/s (target >= 3x); pack / HF encode_batch = {hf_wall / pack_wall:.2f}x; "
         f"ids identical: our .ds == datatrove .ds bytes: {identical}; encoder {m['encoder']}")
-    say("(cpu s = this process only: pack's worker processes are not counted)")
+    say("(cpu s = this process, all its threads)")
 
+    return _finish(work, args, lines)
+
+
+def _training(args, work, train_texts, test_texts, test_bytes, say):
+    from corpusmill.tokenizer.bpe import EOS, new_tokenizer, new_trainer
+    from corpusmill.tokenizer.fast_encode import Encoder
+    from corpusmill.tokenizer.train import train_tokenizer
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        spm = None
+
+    # ---------------------------------------------------------------- training
+    say("\n## training")
+
+    def ours():
+        return train_tokenizer(str(work / "curated"), args.vocab, work / "tok", heldout_fraction=0.05, report=False)
+
+    def raw_hf(vocab=args.vocab):
+        tok = new_tokenizer()
+        tok.train_from_iterator(train_texts, trainer=new_trainer(vocab, [EOS]))
+        return tok
+
+    spm_input = work / "spm.txt"
+    spm_input.write_text("\n".join(train_texts), encoding="utf-8")
+    longest = max(len(x.encode()) for t in train_texts for x in t.split("\n"))
+
+    def sentencepiece():
+        spm.SentencePieceTrainer.train(
+            input=str(spm_input), model_prefix=str(work / "spm"), vocab_size=args.vocab, model_type="bpe",
+            num_threads=args.threads, byte_fallback=True, normalization_rule_name="identity",
+            character_coverage=0.9995, max_sentence_length=longest + 1, minloglevel=2, user_defined_symbols=[],
+        )
+        return spm.SentencePieceProcessor(model_file=str(work / "spm.model"))
+
+    def ours_hf():
+        return train_tokenizer(str(work / "curated"), args.vocab, work / "tok_hf", heldout_fraction=0.05, report=False,
+                               backend="hf")
+
+    try:
+        import bpeasy  # not a dependency: measured when installed (pip install bpeasy)
+    except ImportError:
+        bpeasy = None
+    from corpusmill.tokenizer.bpe import SPLIT_PATTERN
+
+    def bpeasy_train():
+        return bpeasy.train_bpe(iter(train_texts), SPLIT_PATTERN, 128, args.vocab - 1)
+
+    # interleave them so a burst of load on the shared machine hits all of them alike
+    contenders = (("raw", raw_hf), ("ours", ours), ("ours_hf", ours_hf)) + ((("spm", sentencepiece),) if spm else ()) \
+        + ((("bpeasy", bpeasy_train),) if bpeasy else ())
+    results = {name: [] for name, _ in contenders}
+    for _ in range(args.repeat):
+        for name, fn in contenders:
+            out, wall, cpu = timed(fn, 1)
+            results[name].append((wall, cpu, out))
+    best = {k: sorted(v, key=lambda x: x[0])[(len(v) - 1) // 2] for k, v in results.items()}  # median run
+    hf_tok = best["raw"][2]
+    ours_enc = Encoder(work / "tok")
+
+    def bpt_hf(tok):
+        return test_bytes / sum(len(e.ids) for e in tok.encode_batch(test_texts, add_special_tokens=False))
+
+    bpt = {
+        "ours": test_bytes / sum(map(len, ours_enc.encode_batch(test_texts, num_threads=args.threads))),
+        "raw": bpt_hf(hf_tok),
+    }
+    bpt["ours_hf"] = test_bytes / sum(map(len, Encoder(work / "tok_hf").encode_batch(test_texts, num_threads=args.threads)))
+    if bpeasy:
+        import tiktoken
+
+        bp = tiktoken.Encoding("bpeasy", pat_str=SPLIT_PATTERN, mergeable_ranks=best["bpeasy"][2], special_tokens={})
+        bpt["bpeasy"] = test_bytes / sum(len(bp.encode_ordinary(t)) for t in test_texts)
+    if spm:
+        bpt["spm"] = test_bytes / sum(len(x) for x in best["spm"][2].encode(test_texts))
+    say(f"{'':<34}{'wall s':>8}{'cpu s':>8}{'vs raw HF':>11}{'bytes/token':>13}")
+    for name, label in (("ours", "ours (Parquet -> rustbpe)"), ("ours_hf", "ours, backend=hf"),
+                        ("raw", "raw HF tokenizers, same strings"), ("bpeasy", "bpeasy, same strings"),
+                        ("spm", "sentencepiece BPE")):
+        if name not in best:
+            say(f"{label:<34}  (not installed)")
+            continue
+        wall, cpu, _ = best[name]
+        say(f"{label:<34}{wall:>8.2f}{cpu:>8.2f}{wall / best['raw'][0]:>10.2f}x{bpt[name]:>13.3f}")
+    say(f"load average {os.getloadavg()[0]:.2f}; times are medians of {args.repeat} interleaved runs")
+    say(f"ours / raw HF = {best['ours'][0] / best['raw'][0]:.3f} (target <= 1.10)"
+        + (f"; ours / sentencepiece = {best['ours'][0] / best['spm'][0]:.2f} (target <= 1.0)" if spm else ""))
+
+    # profile: where HF's time goes
+    if args.train_only:
+        return ours_enc
+    _, count_wall, count_cpu = timed(lambda: raw_hf(vocab=257), args.repeat)  # no merges: read + pre-tokenise + count + init pairs
+    pre = new_tokenizer().pre_tokenizer
+    _, pre_wall, _ = timed(lambda: sum(len(pre.pre_tokenize_str(t)) for t in train_texts), 1)
+    raw_wall, raw_cpu = best["raw"][0], best["raw"][1]
+    say(f"HF profile (cpu s, all threads): read+pre-tokenise+count+pair init (vocab 257, no merges) {count_cpu:.2f}; "
+        f"merges = full - that = {raw_cpu - count_cpu:.2f}; full {raw_cpu:.2f}"
+        + (f"; sentencepiece full {best['spm'][1]:.2f}" if spm else ""))
+    say(f"  wall: count phase {count_wall:.2f}s, full {raw_wall:.2f}s; HF pre_tokenize_str alone (1 thread, from Python) {pre_wall:.2f}s")
+
+    return ours_enc
+
+
+def _finish(work, args, lines) -> int:
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)

@@ -44,12 +44,9 @@ _TAG = re.compile(rb"<(/?)([A-Za-z][A-Za-z0-9]*)[^>]*?(/?)>")
 _VOID = frozenset(b"area base br col embed hr img input link meta param source track wbr".split())
 
 
-def nesting_depth(html: str, stop_at: int = MAX_MAIN_CONTENT_DEPTH + 1) -> int:
-    """Approximate maximum element nesting depth (opening minus closing tags, void elements ignored),
-    in one linear scan that stops as soon as ``stop_at`` is reached."""
+def depth_scan_regex(html: str | bytes, stop_at: int) -> int:
+    """The reference scan :func:`depth_scan` is tested against: one Python step per tag."""
     data = html.encode("utf-8", "surrogatepass") if isinstance(html, str) else html
-    if data.count(b"<") < stop_at:  # cannot be that deep: skip the scan
-        return 0
     depth = best = 0
     for m in _TAG.finditer(data):
         if m.group(3) or m.group(2).lower() in _VOID:
@@ -63,6 +60,58 @@ def nesting_depth(html: str, stop_at: int = MAX_MAIN_CONTENT_DEPTH + 1) -> int:
                 if best >= stop_at:
                     break
     return best
+
+
+_VOID_KEYS = [int.from_bytes(v, "little") for v in _VOID]
+
+
+def nesting_depth(html: str | bytes, stop_at: int = MAX_MAIN_CONTENT_DEPTH + 1) -> int:
+    """Approximate maximum element nesting depth (opening minus closing tags, void and self-closing
+    elements ignored, never below 0), capped at ``stop_at``; 0 when it cannot reach ``stop_at``."""
+    lt, close, bang = ("<", "</", "<!") if isinstance(html, str) else (b"<", b"</", b"<!")
+    n_lt = html.count(lt)
+    # each increment is a "<" that is not "</" or "<!": with fewer of those than stop_at the depth is
+    # below it (skips the scan on all real pages but one of the 17 in the shared WARCs, which has 7,542 "<")
+    if n_lt < stop_at or n_lt - html.count(close) - html.count(bang) < stop_at:
+        return 0
+    return depth_scan(html, stop_at)
+
+
+def depth_scan(html: str | bytes, stop_at: int) -> int:
+    """The depth of the tags ``_TAG.finditer`` finds (a tag runs from ``<`` + name to the first ``>``),
+    capped at ``stop_at``, computed with a few numpy array operations instead of one Python step per tag."""
+    import numpy as np
+
+    data = html.encode("utf-8", "surrogatepass") if isinstance(html, str) else html
+    buf = np.frombuffer(data + bytes(10), np.uint8)  # padded: windows past the end read zeros
+    lt = np.flatnonzero(buf == ord("<"))
+    gt = np.flatnonzero(buf == ord(">"))
+    closing = buf[lt + 1] == ord("/")
+    name_at = lt + 1 + closing
+    end = np.searchsorted(gt, lt)  # index of the first ">" after each "<"
+    ok = (((buf[name_at] | 0x20) - ord("a")) < 26) & (end < len(gt))  # uint8: wraps below "a"
+    # a match ends at its first ">" and the next starts after it: of the candidates sharing a ">", the
+    # first is the match
+    end, closing, name_at = end[ok], closing[ok], name_at[ok]
+    first = np.ones(len(end), bool)
+    first[1:] = end[1:] != end[:-1]
+    end, closing, name_at = end[first], closing[first], name_at[first]
+    # void elements: the lower-cased name (up to 7 bytes; longer names are no void element) as an integer
+    win = buf[name_at[:, None] + np.arange(8)]
+    low = win | 0x20
+    letter = (low - ord("a")) < 26
+    inside = np.logical_and.accumulate(letter | ((win - ord("0")) < 10), axis=1)
+    win = np.where(letter & inside, low, np.where(inside, win, 0))
+    key = np.ascontiguousarray(win).view("<u8").ravel()
+    void = (key[:, None] == np.array(_VOID_KEYS, np.uint64)).any(axis=1) & ~inside[:, 7]
+    keep = ~(void | (buf[gt[end] - 1] == ord("/")))  # self-closing: "/" right before the ">"
+    closing = closing[keep]
+    if not len(closing):
+        return 0
+    # depth never goes below 0: depth_k = S_k - min(0, min_{j<=k} S_j) for the plain prefix sums S
+    s = np.cumsum(1 - 2 * closing.astype(np.int64))
+    depth = s - np.minimum(np.minimum.accumulate(s), 0)
+    return int(min(depth.max(), stop_at))
 
 
 _TRAFILATURA_DEFAULTS = {

@@ -17,11 +17,12 @@ META_FILE = "corpusmill_tokenizer.json"
 TOKENIZER_FILE = "tokenizer.json"
 
 
-def new_tokenizer():
-    """An untrained byte-level BPE ``tokenizers.Tokenizer`` with our pre-tokenisation and decoder."""
+def new_tokenizer(model=None):
+    """A byte-level BPE ``tokenizers.Tokenizer`` (untrained unless ``model`` is given) with our
+    pre-tokenisation and decoder."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
-    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok = Tokenizer(model if model is not None else models.BPE(ignore_merges=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated", invert=False),
@@ -29,6 +30,62 @@ def new_tokenizer():
         ]
     )
     tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def byte_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character table (what the ``ByteLevel`` pre-tokenizer maps bytes to)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """The merge that made each multi-byte token, in rank order, from a tiktoken-style ``bytes -> rank``
+    vocabulary: BPE over the token's bytes with only the lower ranks ends in exactly two parts (the
+    conversion ``transformers`` applies to tiktoken vocabularies)."""
+    merges = []
+    for tok, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(tok) < 2:
+            continue
+        parts = [tok[i : i + 1] for i in range(len(tok))]
+        while len(parts) > 2:
+            best, at = None, -1
+            for i in range(len(parts) - 1):
+                r = ranks.get(parts[i] + parts[i + 1])
+                if r is not None and r < rank and (best is None or r < best):
+                    best, at = r, i
+            if best is None:
+                break
+            parts[at : at + 2] = [parts[at] + parts[at + 1]]
+        if len(parts) != 2:
+            raise ValueError(f"token {tok!r} (rank {rank}) is not the merge of two lower-ranked tokens")
+        merges.append((parts[0], parts[1]))
+    return merges
+
+
+def tokenizer_from_merges(merges: list[tuple[bytes, bytes]], specials: list[str]):
+    """Our byte-level BPE ``tokenizers.Tokenizer`` from merges in learned order: ids are the special
+    tokens, then the 256 bytes in byte order, then one id per merge."""
+    from tokenizers import models
+
+    b2u = byte_to_unicode()
+    vocab = {t: i for i, t in enumerate(specials)}
+    for b in range(256):
+        vocab[b2u[b]] = len(vocab)
+    hf_merges = []
+    for a, b in merges:
+        ua, ub = "".join(b2u[x] for x in a), "".join(b2u[x] for x in b)
+        hf_merges.append((ua, ub))
+        vocab.setdefault(ua + ub, len(vocab))
+    tok = new_tokenizer(models.BPE(vocab=vocab, merges=hf_merges, ignore_merges=True))
+    tok.add_special_tokens(specials)
     return tok
 
 

@@ -48,7 +48,7 @@ def cmd_train(args) -> int:
     meta = train_tokenizer(
         args.input, args.vocab_size, args.out, special_tokens=args.special_token, weights=args.weight,
         heldout_fraction=args.heldout_fraction, max_bytes=args.max_bytes, min_frequency=args.min_frequency,
-        progress=not args.no_progress,
+        progress=not args.no_progress, backend=args.backend,
     )
     t = meta["inputs"]["totals"]
     print(f"vocab {meta['vocab_size']} trained on {t['copies_trained']:,} docs / {t['bytes_trained']:,} bytes "
@@ -125,7 +125,9 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--weight", action="append", default=[], help="sampling weight COLUMN=VALUE:W, column source_kind or language (repeatable)")
     p.add_argument("--heldout-fraction", type=float, default=0.01, help="documents left out (by id hash) for the report (default 0.01)")
     p.add_argument("--max-bytes", type=_int, default=None, help="stop feeding after this many text bytes")
-    p.add_argument("--min-frequency", type=int, default=0, help="minimum pair count for a merge")
+    p.add_argument("--min-frequency", type=int, default=0, help="minimum pair count for a merge (uses the hf backend)")
+    p.add_argument("--backend", choices=("rustbpe", "hf"), default=None,
+                   help="BPE learner: rustbpe (default when installed, faster) or HF tokenizers' BpeTrainer")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 

@@ -128,13 +128,28 @@ def _ordered_map(fn, batches, workers: int, init_args: tuple, max_in_flight: int
                     return
             yield b
 
-    # tiktoken workers are forked with the encoder already built (fast start); HF workers are spawned so
-    # they never inherit a tokenizers thread pool that calibration may have started in this process
-    if init_args[1] == "tiktoken" and "fork" in mp.get_all_start_methods():
+    if init_args[1] == "tiktoken":
+        # tiktoken encodes without the GIL: threads in this process, no worker start-up, no copying of
+        # texts and tokens between processes (measured: pack went from ~0.4x to ~0.8x its encoder alone)
+        from concurrent.futures import ThreadPoolExecutor
+
         _set_worker(encoder, *init_args[2:])
-        ctx, initializer, initargs = mp.get_context("fork"), None, ()
-    else:
-        ctx, initializer, initargs = mp.get_context("spawn"), _init_worker, init_args
+        pending: deque = deque()
+        with ThreadPoolExecutor(workers, thread_name_prefix="encode") as ex:
+            try:
+                for b in batches:
+                    pending.append(ex.submit(fn, b))
+                    if len(pending) >= max_in_flight:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for f in pending:
+                    f.cancel()
+        return
+    # HF workers are spawned so they never inherit a tokenizers thread pool that calibration may have
+    # started in this process
+    ctx, initializer, initargs = mp.get_context("spawn"), _init_worker, init_args
     try:
         with ctx.Pool(workers, initializer=initializer, initargs=initargs) as pool:
             for r in pool.imap(fn, feed(), chunksize=1):
@@ -189,7 +204,7 @@ def pack(
     dtype = token_dtype(fmt, enc.vocab_size)
     append = eos_position(fmt) == "append"
     shard_tokens = shard_tokens or DEFAULT_SHARD_TOKENS
-    if seq_len:  # whole windows per shard: datatrove's per-file windows == the stream's windows
+    if seq_len:  # whole blocks per shard: datatrove's per-file samples == the stream's blocks
         shard_tokens = max(seq_len + 1, shard_tokens // (seq_len + 1) * (seq_len + 1))
     splits = SPLITS if val_fraction > 0 else SPLITS[:1]
 
@@ -215,6 +230,21 @@ def pack(
     log.info("packed %d docs, %d tokens (%s, %s) in %.1fs: %.0f tokens/s", manifest["total_documents"],
              manifest["total_tokens"], fmt, enc.backend, seconds, manifest["total_tokens"] / seconds)
     return manifest
+
+
+def _string_array(values: list[str]) -> pa.Array:
+    """An Arrow string array (large_string when over 2 GB) straight from UTF-8 buffers."""
+    encoded = [v.encode("utf-8", "surrogatepass") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    large = offsets[-1] >= 2**31
+    typ = pa.large_string() if large else pa.string()
+    buf = pa.py_buffer(offsets if large else offsets.astype(np.int32))
+    return pa.Array.from_buffers(typ, len(encoded), [None, buf, pa.py_buffer(b"".join(encoded))])
+
+
+def _int64_array(values: list[int]) -> pa.Array:
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(np.array(values, dtype=np.int64))])
 
 
 def _pid_alive(pid: int) -> bool:
@@ -319,11 +349,12 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
     for s in splits:
         shards = writers[s].close()
         d = docs[s]
+        # built from buffers: pa.array of Python objects imports pandas on first use (~1 s) to check types
         table = pa.table({
-            "id": pa.array(d["id"], pa.string()),
-            "num_tokens": pa.array(d["num_tokens"], pa.int64()),
-            "text_bytes": pa.array(d["text_bytes"], pa.int64()),
-            "source_file": pa.array(d["source_file"], pa.string()).dictionary_encode(),
+            "id": _string_array(d["id"]),
+            "num_tokens": _int64_array(d["num_tokens"]),
+            "text_bytes": _int64_array(d["text_bytes"]),
+            "source_file": _string_array(d["source_file"]).dictionary_encode(),
         })
         with atomic.atomic_path(partial / s / "documents.parquet") as tmp:
             pq.write_table(table, tmp)
@@ -332,7 +363,7 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
             "num_tokens": int(sum(x["num_tokens"] for x in shards)),
             "num_documents": len(d["id"]),
             "text_bytes": int(sum(d["text_bytes"])),
-            "num_windows": (sum(x["num_tokens"] for x in shards) // (seq_len + 1)) if seq_len else None,
+            "num_blocks": (sum(x["num_tokens"] for x in shards) // (seq_len + 1)) if seq_len else None,
             "documents_file": f"{s}/documents.parquet",
             "shards": shards,
         }

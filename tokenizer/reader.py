@@ -139,7 +139,8 @@ def iter_doc_batches(paths: list[Path], batch_rows: int = 1024, text_column: str
             n = rb.num_rows
             text = rb.column(text_column)
             texts = text.to_pylist()
-            nbytes = pc.binary_length(text).fill_null(0).to_pylist()
+            # (not Array.fill_null: its first call imports pandas, ~1 s)
+            nbytes = [n or 0 for n in pc.binary_length(text).to_pylist()]
             if ID in names:
                 ids = rb.column(ID).to_pylist()
             else:

@@ -1,18 +1,10 @@
-"""Token shards for training: a minimal memmap reader and a deterministic window sampler.
+"""Training windows over token shards: a deterministic sampler (files are read by
+:mod:`corpusmill.tokenizer.shards`, the one reader of every shard format), plus small shard writers for
+tests and benchmarks.
 
-Formats (see ../shared/reference/shard-formats.md), detected per file:
-
-* datatrove ``NAME.ds`` (+ ``NAME.ds.index`` uint64 cumulative document ends, optional
-  ``NAME.ds.metadata`` "tokenizer|token_size"): raw little-endian uint16 or uint32 tokens.
-* Megatron ``NAME.bin`` + ``NAME.idx`` (b"MMIDIDX\\x00\\x00" header, dtype code 8 = uint16, 4 = int32).
-* llm.c ``NAME.bin``: 256 x int32 header, magic 20240520 (uint16) or 20240801 (uint32), [2] = token count.
-* nanoGPT ``NAME.bin`` with neither an ``.idx`` nor an llm.c header: raw uint16.
-
-Directory layout: ``DIR/train/*`` and ``DIR/val/*`` (or nanoGPT's ``DIR/train.bin`` / ``DIR/val.bin``),
-and optionally ``DIR/manifest.json`` with a ``"vocab_size"`` key.
-
-Windows are ``seq_len + 1`` consecutive tokens inside one shard (they may span documents, as in
-nanoGPT). Which windows a step uses is a pure function of ``(seed, step, micro_step)``, so the
+A *window* here is any ``seq_len + 1`` consecutive tokens inside one shard, at any offset (they may span
+documents, as in nanoGPT); ``tokenizer.shards`` calls its non-overlapping ``seq_len + 1`` slices *blocks*.
+Which windows a step uses is a pure function of ``(seed, step, micro_step)``, so the
 sampler's whole state is the step number: resuming at step ``s`` draws exactly the batches an
 uninterrupted run would have drawn, and each DDP rank draws its share of the same global batch.
 """
@@ -26,84 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from corpusmill.tokenizer.formats import LLMC_MAGIC, MEGATRON_DTYPE_CODES, MEGATRON_MAGIC
+from corpusmill.tokenizer.shards import open_shard, split_shards
+
 log = logging.getLogger(__name__)
 
-MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
-MEGATRON_DTYPES = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 6: np.float64, 7: np.float32, 8: np.uint16}
-LLMC_MAGICS = {20240520: np.uint16, 20240801: np.uint32}
-LLMC_HEADER_BYTES = 256 * 4
-
-
-def _megatron_dtype(idx_path: Path) -> np.dtype:
-    with open(idx_path, "rb") as f:
-        head = f.read(len(MEGATRON_MAGIC) + 8 + 1)
-    if head[: len(MEGATRON_MAGIC)] != MEGATRON_MAGIC:
-        raise ValueError(f"{idx_path}: not a Megatron index (bad magic)")
-    (version,) = struct.unpack("<Q", head[9:17])
-    if version != 1:
-        raise ValueError(f"{idx_path}: unsupported Megatron index version {version}")
-    code = head[17]
-    if code not in MEGATRON_DTYPES:
-        raise ValueError(f"{idx_path}: unknown dtype code {code}")
-    return np.dtype(MEGATRON_DTYPES[code])
-
-
-def _datatrove_dtype(path: Path) -> np.dtype:
-    meta = path.with_name(path.name + ".metadata")
-    if meta.is_file():
-        first = meta.read_text().splitlines()[0] if meta.stat().st_size else ""
-        if "|" in first:
-            size = int(first.rsplit("|", 1)[1])
-            return np.dtype({2: "<u2", 4: "<u4"}[size])
-    index = path.with_name(path.name + ".index")
-    if index.is_file() and index.stat().st_size >= 8:
-        n_tokens = int(np.memmap(index, dtype="<u8", mode="r")[-1])
-        if n_tokens and path.stat().st_size == 4 * n_tokens:
-            return np.dtype("<u4")
-    return np.dtype("<u2")
-
-
-def open_shard(path: str | Path) -> np.ndarray:
-    """A read-only 1-D memmap of one shard's tokens, whatever its format."""
-    path = Path(path)
-    if path.stat().st_size == 0:
-        return np.zeros(0, dtype=np.uint16)
-    if path.suffix == ".ds":
-        return np.memmap(path, dtype=_datatrove_dtype(path), mode="r")
-    if path.suffix != ".bin":
-        raise ValueError(f"{path}: not a token shard (.ds or .bin)")
-    idx = path.with_suffix(".idx")
-    if idx.is_file():  # Megatron
-        return np.memmap(path, dtype=_megatron_dtype(idx).newbyteorder("<"), mode="r")
-    size = path.stat().st_size
-    if size >= LLMC_HEADER_BYTES:
-        header = np.fromfile(path, dtype="<i4", count=3)
-        magic, version, count = (int(x) for x in header)
-        if magic in LLMC_MAGICS:
-            dt = np.dtype(LLMC_MAGICS[magic]).newbyteorder("<")
-            if size != LLMC_HEADER_BYTES + count * dt.itemsize:
-                raise ValueError(f"{path}: llm.c header says {count} tokens, file has {size} bytes")
-            return np.memmap(path, dtype=dt, mode="r", offset=LLMC_HEADER_BYTES, shape=(count,))
-    return np.memmap(path, dtype="<u2", mode="r")  # nanoGPT: raw uint16
-
-
-def list_shards(directory: str | Path) -> list[Path]:
-    """Token shards in a directory (index/metadata side files and hidden temporaries skipped), by name."""
-    d = Path(directory)
-    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix in (".ds", ".bin") and not p.name.startswith("."))
-
-
-def split_shards(data_dir: str | Path, split: str) -> list[Path]:
-    d = Path(data_dir)
-    if (d / split).is_dir():
-        shards = list_shards(d / split)
-    elif (d / f"{split}.bin").is_file():
-        shards = [d / f"{split}.bin"]
-    else:
-        shards = []
-    if not shards:
-        raise FileNotFoundError(f"no {split} shards in {d} (expected {d / split}/*.ds|*.bin or {d / split}.bin)")
-    return shards
+MEGATRON_DTYPES = {v: k for k, v in MEGATRON_DTYPE_CODES.items()}
+LLMC_MAGICS = {magic: dt for dt, (magic, _) in LLMC_MAGIC.items()}
 
 
 def read_manifest_vocab(data_dir: str | Path) -> int | None:

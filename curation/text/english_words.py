@@ -10,6 +10,7 @@ from itertools import chain
 
 from corpusmill.curation.text.memo import Memo
 from corpusmill.curation.text.spacy_rules import AffixDispatch, first_char_class, needs_char_outside, sre_modules, suffix_window
+from corpusmill.curation.text.spacy_tables import compiled, load_tables
 from corpusmill.curation.text.word_props import HAS_ALPHA, NON_SYMBOL
 
 
@@ -18,39 +19,29 @@ class SpacyEnglishWords:
 
     The control flow follows ``spacy/tokenizer.pyx`` (``_tokenize_affixes``, ``_split_affixes``,
     ``_attach_tokens``, ``_apply_special_cases``); the prefix / suffix / infix / URL regexes and the
-    special cases are taken from the installed spaCy at first use, so a spaCy upgrade that changes the rules
-    changes ours with it. Use :func:`english` for the shared instance.
+    special cases are spaCy's own tables (:mod:`corpusmill.curation.text.spacy_tables`: kept per spaCy version,
+    so a spaCy upgrade that changes the rules changes ours with it, without importing spaCy in workers).
+    Use :func:`english` for the shared instance.
     """
 
-    def __init__(self) -> None:
-        import spacy
-        from spacy.attrs import intify_attrs
-        from spacy.symbols import ORTH
-
-        # the sentencizer's sentence-final characters (datatrove adds a default "sentencizer" pipe)
-        from spacy.pipeline.sentencizer import Sentencizer
-
-        tok = spacy.blank("en").tokenizer
-        self.spacy_version = spacy.__version__
-        self._prefix = tok.prefix_search
-        self._suffix = tok.suffix_search
-        self._infix = tok.infix_finditer
+    def __init__(self, tables: dict | None = None) -> None:
+        t = tables if tables is not None else load_tables()
+        self.spacy_version = t["spacy_version"]
+        self._prefix = compiled(t["prefix"], "search")
+        self._suffix = compiled(t["suffix"], "search")
+        self._infix = compiled(t["infix"], "finditer")
         # speed-ups that give the same matches, derived from the regexes themselves (None = not safe)
-        self._suffix_window = suffix_window(tok.suffix_search.__self__)
-        self._infix_trigger = first_char_class(tok.infix_finditer.__self__)
-        from spacy.lang.en import English
-
-        self._prefix_by_char = AffixDispatch.build(tok.prefix_search.__self__, English.Defaults.prefixes, "prefix")
-        self._suffix_by_char = AffixDispatch.build(tok.suffix_search.__self__, English.Defaults.suffixes, "suffix")
+        self._suffix_window = suffix_window(self._suffix.__self__)
+        self._infix_trigger = first_char_class(self._infix.__self__)
+        self._prefix_by_char = AffixDispatch.build(self._prefix.__self__, t["prefixes"], "prefix")
+        self._suffix_by_char = AffixDispatch.build(self._suffix.__self__, t["suffixes"], "suffix")
         # chunks made only of ASCII letters (or only of ASCII digits) that are no special case are one
         # token, if no affix / infix alternative can match a string of such characters
         self._plain_alpha = self._no_affix_over(frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
         self._plain_digits = self._no_affix_over(frozenset("0123456789"))
-        self._url = tok.url_match
-        self._token_match = tok.token_match
-        self.specials: dict[str, tuple[str, ...]] = {
-            k: tuple(intify_attrs(s, _do_deprecated=True)[ORTH] for s in v) for k, v in tok.rules.items()
-        }
+        self._url = compiled(t["url"], "match")
+        self._token_match = compiled(t["token_match"], "match")
+        self.specials: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in t["specials"].items()}
         # special cases that the final PhraseMatcher pass looks for, as token sequences tokenized
         # without special cases (tokenizer.pyx add_special_case, faster_heuristics=True)
         patterns: dict[tuple[str, ...], str] = {}
@@ -67,7 +58,7 @@ class SpacyEnglishWords:
         # chunks (separated by exactly one " ") at such a pair
         pairs = sorted({p[i : i + 2] for p in patterns for i in range(len(p) - 1)})
         self._straddle = re.compile("|".join(re.escape(a) + " " + re.escape(b) for a, b in pairs))
-        self.punct_chars = frozenset(Sentencizer.default_punct_chars)
+        self.punct_chars = frozenset(t["punct_chars"])
         self._punct_char_re = re.compile("[" + "".join(re.escape(c) for c in sorted(self.punct_chars)) + "]")
         self._memo = Memo(self._compute_chunk_tokens)
         self._props = Memo(self._compute_chunk_props)
@@ -447,7 +438,7 @@ _english_lock = threading.Lock()
 
 
 def english() -> SpacyEnglishWords:
-    """The process-wide English word splitter (built on first use: ~0.3 s once spaCy is imported).
+    """The process-wide English word splitter (built on first use from the stored rule tables).
 
     Its memos are plain dicts: share it between threads only under the GIL (datatrove, Ray and Beam
     workers are processes, each with its own)."""

@@ -86,3 +86,55 @@ def test_options_are_checked():
         Extract("resiliparse", favor_precision=True)  # a trafilatura option
     assert Extract("trafilatura", include_tables=False).options["include_tables"] is False
     assert Extract("resiliparse", main_content=False).options["main_content"] is False
+
+
+def _tag_soup():
+    from hypothesis import strategies as st
+
+    names = st.sampled_from(["div", "DIV", "br", "Br", "img", "p", "a", "span1", "wbr", "source", "sources",
+                             "abcdefgh", "h1", "x"])
+    piece = st.one_of(
+        st.builds(lambda n: f"<{n}>", names), st.builds(lambda n: f"</{n}>", names),
+        st.builds(lambda n: f"<{n}/>", names), st.builds(lambda n, a: f"<{n} {a}>", names, st.text("ab=\"'/< ", max_size=6)),
+        st.sampled_from(["<", ">", "/>", "</", "< p>", "<!-- c -->", "<1>", "a<b", "x", " ", "é", "/", "</>", "<a/"]),
+    )
+    return st.lists(piece, max_size=60).map("".join)
+
+
+def test_nesting_depth_equals_the_regex_scan():
+    """The numpy guard finds the same tags and depth as the one-tag-at-a-time regex scan."""
+    from hypothesis import given, settings
+
+    from corpusmill.curation.extract import depth_scan, depth_scan_regex, nesting_depth
+
+    @settings(max_examples=1500, deadline=None)
+    @given(_tag_soup(), st_stop())
+    def check(html, stop):
+        exact = depth_scan_regex(html, stop)
+        assert depth_scan(html, stop) == exact
+        assert (nesting_depth(html, stop) >= stop) == (exact >= stop)  # the cheap pre-checks are sound
+
+    check()
+    for depth in (999, 1000, 1001, 5000):
+        deep = "<html><body>" + "<div>" * depth + "<br><img src=x/>" + "</div>" * depth + "</body></html>"
+        assert nesting_depth(deep) == depth_scan_regex(deep, 1001) == min(depth + 2, 1001)
+
+
+def st_stop():
+    from hypothesis import strategies as st
+
+    return st.integers(1, 12)
+
+
+def test_nesting_depth_on_real_pages(shared_data):
+    from corpusmill.curation.extract import depth_scan, depth_scan_regex
+
+    pages = []
+    for name in ("CC-MAIN-2020-34_sample.warc.gz", "CC-MAIN-2024-22_whirlwind.warc.gz"):
+        path = shared_data / "warc" / name
+        with open(path, "rb") as f:
+            pages += [r.text for r in get_reader("warc").records(f, str(path)) if r.metadata.get("needs_extraction")]
+    assert len(pages) >= 17
+    for html in pages:
+        for stop in (5, 50, 1001):
+            assert depth_scan(html, stop) == depth_scan_regex(html, stop)

@@ -19,7 +19,7 @@ from corpusmill.tokenizer.sample_corpus import write_sample_corpus
 from corpusmill.tokenizer.shards import open_shards
 from corpusmill.tokenizer.train import train_tokenizer
 
-SEQ = 127  # windows of 128 tokens
+SEQ = 127  # blocks of 128 tokens
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +62,24 @@ def test_ds_manifest_and_fixed_size_shards(setup, ds_pack):
     assert not list((setup / "ds").glob(".*")), "no temporary files left behind"
 
 
-def test_datatrove_reader_gives_identical_windows(setup, ds_pack):
+def test_datatrove_reader_gives_identical_blocks(setup, ds_pack):
     from datatrove.utils.dataset import DatatroveFileDataset, DatatroveFolderDataset
 
     ours = open_shards(setup / "ds", "train")
     theirs = DatatroveFolderDataset(str(setup / "ds" / "train"), seq_len=SEQ, filename_pattern="*.ds", token_size=2)
-    assert len(theirs) == ours.num_windows(SEQ) > 100
+    assert len(theirs) == ours.num_blocks(SEQ) > 100
     for i in list(range(0, len(theirs), 7)) + [len(theirs) - 1]:
-        assert np.array_equal(theirs[i]["input_ids"].numpy(), ours.window(i, SEQ)), i
+        assert np.array_equal(theirs[i]["input_ids"].numpy(), ours.block(i, SEQ)), i
     # per file too, with positions read from datatrove's .ds.index
     first = setup / "ds" / "train" / ds_pack["splits"]["train"]["shards"][1]["file"]
     f = DatatroveFileDataset(str(first), seq_len=SEQ, token_size=2, return_positions=True)
     per_file = ds_pack["shard_tokens"] // (SEQ + 1)
     for i in range(len(f)):
         item = f[i]
-        window = ours.window(per_file + i, SEQ)
-        assert np.array_equal(item["input_ids"].numpy(), window)
+        block = ours.block(per_file + i, SEQ)
+        assert np.array_equal(item["input_ids"].numpy(), block)
         pos = item["positions"].numpy()  # restarts at 0 after each EOS
-        assert all(pos[k + 1] == 0 for k in np.flatnonzero(window[:-1] == 0))
+        assert all(pos[k + 1] == 0 for k in np.flatnonzero(block[:-1] == 0))
 
 
 def test_ds_bytes_equal_datatrove_document_tokenizer(setup, tmp_path):
@@ -218,27 +218,27 @@ def test_rerun_identical_files_and_seeded_shuffle(setup):
     assert sorted(order1) == sorted(order3) and order1 != order3
 
 
-def test_reader_windows_across_shards(setup, ds_pack):
+def test_reader_blocks_across_shards(setup, ds_pack):
     ds = open_shards(setup / "ds" / "manifest.json", "train")
     stream = np.concatenate([np.fromfile(s.path, dtype="<u2") for s in ds.shards]).astype(np.int64)
     assert len(stream) == ds.num_tokens == len(ds)
     b = ds.shards[0].num_tokens
     assert np.array_equal(ds.tokens(b - 5, b + 5), stream[b - 5:b + 5])
     rng = np.random.default_rng(0)
-    xb = ds.random_windows(rng, 16, 200)
+    xb = ds.random_slices(rng, 16, 200)
     assert xb.shape == (16, 201) and xb.dtype == np.int64 and xb.max() < 2048
     for row in xb:  # each row is a contiguous slice of the stream
         hits = [s for s in range(len(stream) - 200) if stream[s] == row[0] and np.array_equal(stream[s:s + 201], row)]
         assert hits
-    assert np.array_equal(next(ds.iter_windows(SEQ, start=3)), ds.window(3, SEQ))
+    assert np.array_equal(next(ds.iter_blocks(SEQ, start=3)), ds.block(3, SEQ))
     with pytest.raises(IndexError):
-        ds.window(ds.num_windows(SEQ), SEQ)
+        ds.block(ds.num_blocks(SEQ), SEQ)
     with pytest.raises(KeyError):
         open_shards(setup / "ds", "test")
     import pickle  # DataLoader workers get a small pickle, not the mapped tokens
 
     blob = pickle.dumps(ds)
-    assert len(blob) < 10_000 and np.array_equal(pickle.loads(blob).window(5, SEQ), ds.window(5, SEQ))
+    assert len(blob) < 10_000 and np.array_equal(pickle.loads(blob).block(5, SEQ), ds.block(5, SEQ))
 
 
 def test_writer_uint32_and_int32_layouts(tmp_path):

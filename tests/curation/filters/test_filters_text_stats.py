@@ -166,3 +166,48 @@ def test_word_props_from_chunks_equal_per_word(shared_data):
         nonsym = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
         expected = (len(words), len(nonsym), sum(map(len, nonsym)), sum(any(c.isalpha() for c in w) for w in words))
         assert st_.word_props == expected, s.id
+
+
+def test_rule_tables_equal_spacy_and_workers_do_not_import_it(tmp_path):
+    """The stored tables are spaCy's own; a filter chain never imports spaCy (nor torch)."""
+    import json
+    import subprocess
+    import sys
+    from importlib import resources
+
+    from corpusmill.curation.text import spacy_tables
+
+    fresh = spacy_tables.build_tables()
+    assert fresh["spacy_version"] == spacy_tables.spacy_version()
+    assert json.loads(json.dumps(fresh)) == spacy_tables.load_tables()
+    shipped = json.loads((resources.files("corpusmill.curation.data") / spacy_tables.SHIPPED).read_text())
+    if shipped["spacy_version"] == fresh["spacy_version"]:
+        assert shipped == json.loads(json.dumps(fresh))
+
+    code = (
+        "import sys\n"
+        "from corpusmill.curation.registry import build_stage\n"
+        "from corpusmill.curation.stage import apply_stage\n"
+        "from corpusmill.curation.document import new_document\n"
+        "doc = new_document('One sentence here. And another one!\\nA second line of words.', 'f', 0)\n"
+        "for n in ('gopher_repetition', 'gopher_quality', 'c4', 'fineweb'):\n"
+        "    apply_stage(build_stage(n), doc)\n"
+        "print(sorted(m for m in ('spacy', 'torch', 'thinc') if m in sys.modules))\n"
+    )
+    env = {**__import__("os").environ, "CORPUSMILL_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_rule_tables_cached_per_spacy_version(tmp_path, monkeypatch):
+    from corpusmill.curation.text import spacy_tables
+
+    real = spacy_tables.spacy_version()
+    monkeypatch.setenv("CORPUSMILL_CACHE", str(tmp_path))
+    monkeypatch.setattr(spacy_tables, "spacy_version", lambda: real + ".post-test")  # shipped copy does not match
+    built = []
+    monkeypatch.setattr(spacy_tables, "build_tables", lambda f=spacy_tables.build_tables: built.append(1) or dict(f(), spacy_version=real + ".post-test"))
+    a = spacy_tables.load_tables()
+    b = spacy_tables.load_tables()  # from the cache file, not rebuilt
+    assert a == b and built == [1]
+    assert (tmp_path / f"spacy_en_rules-{real}.post-test.json").exists()
