@@ -1,25 +1,12 @@
 """C4's page cleaning (Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a Unified
 Text-to-Text Transformer", JMLR 21(140), section 2.2; code: tensorflow_datasets ``text/c4_utils.py``
 ``clean_page``), as implemented by datatrove's ``C4QualityFilter`` (datatrove 0.10.1,
-``pipeline/filters/c4_filters.py``). Thresholds: ../shared/reference/recipes.md, "C4".
+``pipeline/filters/c4_filters.py``).
 
-Two readings of the thresholds exist, selected with ``variant``:
-
-``"paper"`` (default)
-    The paper's wording: "We discarded any page with fewer than 5 sentences and only retained lines that
-    contained at least 3 words"; terminal marks ``. ? ! " '``; words counted before citations are removed.
-    This is what datatrove's ``C4QualityFilter`` does and therefore what FineWeb ran (FineWeb:
-    ``C4QualityFilter(filter_no_terminal_punct=False)``). It is our default because it is the setting the
-    most recent published recipe used and it lets our decisions be compared one to one with datatrove's.
-``"tfds"``
-    The released TFDS code: ``_MIN_NUM_SENTENCES = 3``, ``_MIN_WORDS_PER_LINE = 5`` (the reverse of the
-    paper), ``_END_MARKS = (".", "?", "!", '"')``, words counted after citations are removed.
-
-In both variants sentences are counted per kept line with the spaCy-sentencizer rule datatrove uses
-(``split_into_sentences``), not TFDS's NLTK punkt (which needs a download). The LDNOOBW bad-words rule
-of C4 is not part of this filter (datatrove keeps it in a separate ``C4BadWordsFilter`` that downloads
-its lists; corpusmill's toxicity stage covers that ground). Splitting into sentences instead of lines
-(datatrove's ``split_paragraph=False``) is not implemented.
+``variant`` selects the paper's reading of the thresholds (``"paper"``, default: 5 sentences / 3 words
+per line, what datatrove and FineWeb run) or the released TFDS code's (``"tfds"``: 3 / 5). Sources,
+the choice of default, and what is not implemented (LDNOOBW bad words, ``split_paragraph=False``):
+docs/filters.md, "C4Quality".
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """FineWeb's own quality filter (Penedo et al. 2024, "The FineWeb Datasets: Decanting the Web for the
 Finest Text Data at Scale", arXiv:2406.17557, section 3.3), as implemented by datatrove's
 ``FineWebQualityFilter`` (datatrove 0.10.1, ``pipeline/filters/fineweb_quality_filter.py``).
-Thresholds: ../shared/reference/recipes.md, "FineWeb custom filter". FineWeb-2 re-tunes these per
-language (e.g. ``configs/afr_Latn.yml``: line_punct 0.053, new_line 0.209); pass them as arguments.
+FineWeb-2 re-tunes these per language (``huggingface/fineweb-2``,
+``configs/afr_Latn.yml``: line_punct 0.053, new_line 0.209); pass them as arguments. See docs/filters.md.
 """
 
 from __future__ import annotations

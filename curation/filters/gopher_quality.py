@@ -1,7 +1,7 @@
 """Gopher quality rules (Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights from
 Training Gopher", arXiv:2112.11446, section A.1.1 / Table A1), as implemented by datatrove's
 ``GopherQualityFilter`` (datatrove 0.10.1, ``pipeline/filters/gopher_quality_filter.py``; the same rules
-are in NeMo-Curator and dolma). Thresholds: ../shared/reference/recipes.md, "Gopher quality".
+are in NeMo-Curator and dolma). Thresholds and their sources: docs/filters.md, "GopherQuality".
 
 Same words (see :mod:`corpusmill.curation.text`), same rule order and the same drop reasons as
 datatrove, so decisions can be compared one to one.

@@ -1,6 +1,6 @@
 """Gopher repetition rules (Rae et al. 2021, arXiv:2112.11446, Table A1), as implemented by datatrove's
 ``GopherRepetitionFilter`` (datatrove 0.10.1, ``pipeline/filters/gopher_repetition_filter.py``).
-Thresholds: ../shared/reference/recipes.md, "Gopher repetition".
+Thresholds and their sources: docs/filters.md, "GopherRepetition".
 
 Same words, same order of rules, same arithmetic and same drop reasons as datatrove; only faster: the
 words come from the shared :mod:`corpusmill.curation.text`, top n-grams are counted as word tuples,

@@ -2,16 +2,11 @@
 
 ``LanguageID`` tags every live document with ``metadata["language"]`` and ``metadata["language_score"]``
 (datatrove's keys) and the signal ``language_id.score``, then drops it when the language is not allowed
-(``language_not_allowed``) or the top score is below the threshold (``language_low_score``).
+(``language_not_allowed``) or the top score is below ``min_score`` (``language_low_score``; 0.65, the
+datatrove / FineWeb default; ``min_score_by_language`` overrides it per language).
 
-Labels: lid.176 predicts ``__label__en`` -> ``"en"`` (ISO 639-1 where one exists, else the 639-3/other code
-fastText uses, e.g. ``"ceb"``, ``"als"``); GlotLID predicts ``__label__eng_Latn`` -> ``"eng_Latn"`` (kept as
-is). An allow-list entry matches a label exactly, or, for GlotLID labels, the language part before the
-underscore (``"eng"`` matches ``"eng_Latn"``).
-
-Thresholds: ``min_score=0.65`` is datatrove's LanguageFilter / FineWeb default for lid.176 (cc_net used 0.5,
-data-juicer 0.8); ``min_score_by_language`` overrides it per language, as FineWeb-2 does
-(e.g. ``afr_Latn: 0.3``). See docs/language-id.md.
+Labels: lid.176 ``__label__en`` -> ``"en"``; GlotLID ``__label__eng_Latn`` -> ``"eng_Latn"`` (kept as is;
+an allow-list entry ``"eng"`` matches it). Label rules and threshold sources: docs/language-id.md.
 """
 
 from __future__ import annotations

@@ -1,39 +1,12 @@
 """Per-language thresholds for a filter: ``per_language:`` in a recipe.
 
-The Gopher and FineWeb thresholds are English ones. FineWeb-2 re-derived them for each language
-(``huggingface/fineweb-2``: ``configs/<lang>_<Script>.yml``, applied by ``fineweb-2-pipeline.py``);
-``curation/data/fineweb2_thresholds.json`` holds those published values for the languages lid.176
-identifies (provenance beside it). A recipe asks for them with::
-
-    - stage: gopher_quality
-      languages: [en]              # the stage's own (English) thresholds apply to English ...
-      per_language: fineweb2       # ... and each language in FineWeb-2's table gets its own
-
-or gives its own table, ``per_language: {de: {min_avg_word_length: 3, ...}, fr: {...}}`` (parameters
-of the stage, replacing the recipe's values for documents in that language).
-
-A document whose ``metadata["language"]`` has an entry is filtered with the stage's parameters
-overridden by that entry (whatever ``languages`` says); any other document goes to the stage as
-configured (so ``languages`` still decides whether it is filtered at all). Drop reasons, signals and
-the stage name are the stage's own: the accounting does not change.
-
-How FineWeb-2's values map onto our stages (``fineweb-2-pipeline.py``, step 5):
-
-- ``gopher_repetition``: ``dup_line_frac``, ``top_n_grams``, ``dup_n_grams`` from the table; the
-  paragraph and character-fraction rules off (``dup_para_frac``, ``dup_line_char_frac``,
-  ``dup_para_char_frac`` = 0), as FineWeb-2 runs it;
-- ``fineweb``: ``line_punct_thr``, ``new_line_ratio`` from the table, the short-line rule off,
-  ``char_duplicates_ratio`` 0.1 (FineWeb-2's value, 0.01 in FineWeb);
-- ``gopher_quality``: ``min_avg_word_length``, ``max_avg_word_length``, the alphabetic-word ratio
-  (FineWeb-2's ``max_non_alpha_words_ratio``, datatrove's name for the same minimum) and
-  ``stop_words`` from the table, ``min_stop_words`` 2.
-
-Differences from FineWeb-2 (say so when comparing): FineWeb-2 identified languages with GlotLID and
-split words with a tokenizer per language; we use lid.176's labels (mapped to FineWeb-2's codes in
-the table) and our generic word split (:func:`corpusmill.curation.text.other_words.generic_words`), so a
-stop word glued to an apostrophe (French ``l'``) is not counted separately; for languages written
-without spaces (:data:`NOT_APPLICABLE`) the table is not used at all. The table's
-``language_score_glotlid`` is a GlotLID score, not comparable to lid.176's, and is not applied.
+``per_language: fineweb2`` on ``gopher_quality``, ``gopher_repetition`` or ``fineweb`` applies
+FineWeb-2's published per-language values (``huggingface/fineweb-2``, ``configs/<lang>_<Script>.yml``;
+shipped in ``curation/data/fineweb2_thresholds.json``); ``per_language: {de: {...}, ...}`` gives your own
+table of the stage's parameters. A document whose ``metadata["language"]`` has an entry is filtered with
+those overrides; any other goes to the stage as configured. Drop reasons, signals and the stage name
+are the stage's own. The mapping onto our stages and the differences from FineWeb-2: docs/filters.md,
+"Per-language thresholds".
 """
 
 from __future__ import annotations

@@ -1,19 +1,11 @@
 """Gopher's stop-word rule, generalised to every language that has a stop-word list.
 
 Rae et al. 2021 (arXiv:2112.11446, A.1.1) keep a document only if it contains at least two of the
-English words {the, be, to, of, and, that, have, with}: "a useful heuristic for identifying natural
-language" (recipes.md, "Gopher quality"). Here the list depends on ``metadata["language"]`` (ISO 639-1,
-set by the language-ID stage):
-
-- English: Gopher's eight words by default (``english="gopher"``; then this filter takes the same
-  decisions as the rule inside :class:`~corpusmill.curation.filters.gopher_quality.GopherQuality`, up to case: see
-  below), or the package's English list with ``english="package"``.
-- Other languages: the lists of the ``stop-words`` PyPI package (python-stop-words, BSD-3-Clause,
-  https://github.com/Alir3z4/python-stop-words, lists from https://github.com/Alir3z4/stop-words;
-  33 languages: ar bg ca cs da de el en es fa fi fr gu he hi hu id it ja ko ms nb nl pl pt ro ru sk sv
-  tr uk vi zh). They are long (78 to 1,943 words), far longer than Gopher's eight, so the count rule is
-  weaker for them; ``min_stop_word_ratio`` adds a density rule (off by default: no published value; the
-  UDHR translations measured in docs/filters.md give an idea).
+English words {the, be, to, of, and, that, have, with}. Here the list depends on ``metadata["language"]``
+(set by the language-ID stage): Gopher's eight words for English by default (``english="gopher"``, or
+``"package"``), the ``stop-words`` PyPI package's lists (python-stop-words, BSD-3-Clause) for 33 other
+languages; ``min_stop_word_ratio`` adds an optional density rule. Lists, cleaning, matching and the
+UDHR measurements: docs/filters.md, "StopWords".
 """
 
 from __future__ import annotations

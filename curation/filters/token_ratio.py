@@ -1,16 +1,11 @@
 """Subword tokens per word, within per-language bounds (OURS: no published recipe uses it).
 
-The closest published rule is NeMo-Curator's ``TokenizerFertilityFilter`` (characters per token >= 2.5;
-recipes.md, "Token-to-word ratio"). Garbled text, encodings gone wrong, base64, long digit strings and
-words glued together cost many tokens per word; text made of a few very frequent short words costs
-about one. The bounds are percentiles of real text of each language under one tokenizer, derived by
-``python -m corpusmill.tools.derive_token_ratio`` and stored in ``curation/data/token_ratio_thresholds.json``
-(method, data, percentiles: that module's docstring and docs/filters.md).
-
-The shipped thresholds were derived with a throwaway byte-level BPE trained on the shared data
-(``curation/data/token_ratio_tokenizer.json``), because the project's own tokenizer is not trained yet.
-Once it is, re-derive with ``--tokenizer`` and pass both files here; thresholds derived for another
-tokenizer are refused (sha256 check) unless ``allow_tokenizer_mismatch=True``.
+Garbled text, base64, long digit strings and glued words cost many tokens per word; text made of a
+few very frequent short words costs about one. The bounds are per-language percentiles derived by
+``python -m corpusmill.tools.derive_token_ratio`` into ``curation/data/token_ratio_thresholds.json``;
+thresholds derived for another tokenizer are refused (sha256 check) unless
+``allow_tokenizer_mismatch=True``. Closest published rule, method, data and shipped bounds:
+docs/filters.md, "TokenToWordRatio".
 """
 
 from __future__ import annotations
