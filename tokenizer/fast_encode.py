@@ -1,30 +1,11 @@
 """Encode text with a trained tokenizer: tiktoken speed, HF ``tokenizers`` ids.
 
-HF ``tokenizers`` is the reference: ``tokenizer.json`` is what every consumer (transformers, datatrove,
-nanotron) loads. Encoding a corpus with it is slow-ish, so :class:`Encoder` builds a
-``tiktoken.Encoding`` from the same vocabulary, with no download:
-
-* ``mergeable_ranks``: each vocabulary entry's bytes (undoing the GPT-2 byte -> char table) -> its id.
-  For a BPE vocabulary learned in order, ids *are* merge ranks: a later merge always has a larger id.
-* ``pat_str``: the same split regex (:data:`corpusmill.tokenizer.train.SPLIT_PATTERN`).
-* special tokens with their ids (never produced from document text, see below).
-
-tiktoken merges the adjacent pair whose *concatenation* has the lowest rank; HF merges the adjacent pair
-with the lowest *merge* rank. The two can differ only when a pair that is not a merge concatenates to a
-vocabulary entry, which BPE training makes rare; HF's ``ignore_merges=True`` (set by ``train.py``) makes the
-whole-piece lookup identical too. Identity is not assumed: ``backend="auto"`` checks tiktoken against HF
-on a probe set (multilingual text, digits, whitespace runs, emoji, contractions) plus any caller sample,
-and falls back to HF, with a warning, on the first difference. ``pack --verify`` re-encodes sampled
-documents with HF and compares ids again.
-
-Conventions shared by both backends:
-
-* document text is plain text: a literal ``<|endoftext|>`` inside a document encodes as ordinary tokens,
-  never as the EOS id (HF: ``encode_special_tokens=True``; tiktoken: ``encode_ordinary``);
-* no post-processor tokens: EOS is added by the packer, not here;
-* lone surrogates (only possible in Python strings, never in Arrow/Parquet text) are replaced by U+FFFD
-  before encoding, as tiktoken does, so ``decode(encode(x)) == x`` for every valid string and
-  ``== x`` with each lone surrogate turned into U+FFFD otherwise.
+HF ``tokenizers`` is the reference (``tokenizer.json``); :class:`Encoder` builds a ``tiktoken.Encoding``
+from the same vocabulary, split regex and special tokens, with no download. ``backend="auto"`` checks
+tiktoken against HF on a probe set plus any caller sample and falls back to HF, with a warning, on the
+first difference. Document text is plain text (a literal ``<|endoftext|>`` is ordinary tokens), EOS is
+added by the packer, and lone surrogates become U+FFFD. Why the two agree and the exact conventions:
+docs/tokenizer.md, "Encoding".
 """
 
 from __future__ import annotations

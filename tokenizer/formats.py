@@ -1,23 +1,11 @@
 """On-disk token shard formats: writers (and the byte layouts the reader in ``shards.py`` relies on).
 
-Three formats, each readable by the tool that defined it (see ../shared/reference/shard-formats.md):
-
-``ds`` (datatrove ``DocumentTokenizer``, read by ``datatrove.utils.dataset.DatatroveFolderDataset`` and nanotron):
-    ``NAME.ds`` raw little-endian tokens (uint16 when the vocabulary fits in 65,536 ids, else uint32), EOS
-    appended to each document; ``NAME.ds.index`` uint64 cumulative document ends (tokens);
-    ``NAME.ds.metadata`` text ``"tokenizer|token_size\\ncount\\nhuman count"``.
-``megatron`` (Megatron-LM ``IndexedDataset``):
-    ``NAME.bin`` raw tokens (uint16 when vocab < 65,500, else int32 — Megatron's ``DType.optimal_dtype``),
-    ``NAME.idx`` = ``b"MMIDIDX\\x00\\x00"``, <Q version 1, <B dtype code, <Q sequence count, <Q document
-    count, int32[seq] lengths, int64[seq] byte pointers, int64[doc] document indices (0, 1, ..., seq).
-``llmc`` (karpathy/llm.c): ``NAME.bin`` = 256 x int32 header (magic 20240520, version 1, token count) then
-    uint16 tokens; EOT is *prepended* to each document. uint32 vocabularies use magic 20240801 / version 7
-    (llm.c's LLaMA-3 layout; its GPT-2 loader accepts only the uint16 one).
-
-Shards are fixed-size: every shard of a split holds exactly ``shard_tokens`` tokens except the last; a
-document that does not fit continues at the start of the next shard (its two parts are two "pieces":
-two index entries / two Megatron sequences). Every file is written under a temporary name and renamed
-when complete.
+Three formats, each readable by the tool that defined it: ``ds`` (datatrove ``DocumentTokenizer``,
+read by datatrove and nanotron), ``megatron`` (Megatron-LM ``IndexedDataset`` ``.bin`` / ``.idx``) and
+``llmc`` (karpathy/llm.c ``.bin``). Shards are fixed-size (``shard_tokens`` each but the last; a
+document that does not fit continues in the next shard as a second "piece"), and every file is written
+under a temporary name and renamed when complete. Byte layouts and their upstream sources:
+docs/tokenizer.md, "Shard formats".
 """
 
 from __future__ import annotations

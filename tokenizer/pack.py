@@ -1,23 +1,11 @@
 """Pack curated Parquet into token shards for training, and verify a pack.
 
-``pack`` in five steps:
-
-1. read documents batch by batch (``reader.iter_doc_batches``), in file then row order;
-2. encode each batch in a worker process (``Encoder``: tiktoken when it reproduces HF ids, else HF) and
-   add EOS after each document (EOT before it for llm.c);
-3. route each document to ``val`` when ``id_unit(id) < val_fraction``, else ``train`` (deterministic, by id);
-4. write each split's stream into fixed-size shards (``formats.ShardWriter``). With ``shuffle`` the
-   documents of a split are first spooled to a temporary file and written in the order of a seeded
-   permutation (a global document shuffle, identical for any worker count);
-5. write ``{split}/documents.parquet`` (document ids in stream order, tokens, source file) and
-   ``manifest.json`` (format, dtype, EOS, shards with token counts, totals).
-
-Everything is built in ``OUT/.partial-<pid>/`` and moved into place at the end, the manifest last, so a
-crash never leaves a half-written pack that looks complete; reruns give byte-identical files.
-
-``verify`` checks a pack: each shard's size/header/index against the manifest, token totals, that
-documents split at EOS match ``documents.parquet``, and, for a seeded sample of documents, that the
-stored tokens equal HF ``tokenizers``' ids for the original text and decode back to it.
+``pack`` reads documents batch by batch, encodes them in worker processes (:class:`Encoder`), adds EOS,
+routes each to ``val`` or ``train`` by its id hash, writes fixed-size shards (optionally in a seeded
+global shuffle), then ``{split}/documents.parquet`` and ``manifest.json``. Everything is built in
+``OUT/.partial-<pid>/`` and moved into place at the end, manifest last; reruns give byte-identical files.
+``verify`` checks shards against the manifest and re-encodes a seeded sample with HF ``tokenizers``.
+The five steps and the checks in detail: docs/tokenizer.md, "Packing".
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Stream documents out of curated Parquet files, one record batch at a time.
 
-Nothing here holds more than one batch of text in memory. Three small ideas are shared by training,
-the vocabulary report and packing:
-
-* :func:`expand_inputs` turns globs / directories into a sorted list of Parquet files.
-* :func:`id_unit` maps a document id to a deterministic number in [0, 1) (blake2b). A document is
-  *held out* (validation) when ``id_unit(id) < fraction``, so the split depends on the id alone: not on
-  file order, worker count or reruns. The tokenizer's held-out set and ``pack``'s validation split use the
-  same hash, so with ``val_fraction <= heldout_fraction`` the packed validation documents were never seen
-  when the vocabulary was trained.
-* :class:`Weights` turns ``source_kind=book:0.5`` style options into a per-document copy count
-  (0, 1, 2 ...), drawn deterministically from the id as well.
+:func:`expand_inputs` lists the Parquet files of globs / directories; :func:`id_unit` maps a document
+id to a deterministic number in [0, 1) (blake2b) that decides the held-out / validation split (the same
+hash for the tokenizer and ``pack``); :class:`Weights` turns ``source_kind=book:0.5`` options into a
+per-document copy count. Why the split depends on the id alone: docs/tokenizer.md.
 """
 
 from __future__ import annotations
