@@ -7,9 +7,7 @@
     config.py  the flat TrainConfig, YAML presets (presets/tiny.yaml, presets/gpt2-124m.yaml)
     cli.py     `corpusmill train CONFIG [--set k=v]`, `corpusmill sample --checkpoint DIR ...`
 
-Python entry point (the package itself imports nothing heavy, so `corpusmill --help` stays fast):
-
-    from corpusmill.trainer.train import train
-    result = train("tiny", {"data_dir": "runs/x/tokens", "out_dir": "runs/x/model"})
-    result["initial_val_loss"], result["final_val_loss"]
+The package itself imports nothing heavy, so `corpusmill --help` stays fast. From Python:
+``from corpusmill.trainer.train import train; result = train("tiny", {"data_dir": "runs/x/tokens",
+"out_dir": "runs/x/model"})``, then ``result["initial_val_loss"]``, ``result["final_val_loss"]``.
 """

@@ -1,20 +1,14 @@
-"""Train the GPT of trainer/model.py on packed token shards.
+"""Train the GPT of trainer/model.py on packed token shards: ``train("tiny", {"data_dir": "runs/x/tokens",
+"out_dir": "runs/x/model"})``, ``corpusmill train CONFIG.yaml --set key=value``, or on several processes /
+GPUs ``torchrun --standalone --nproc_per_node 2 -m corpusmill.trainer.train CONFIG.yaml --set key=value``.
 
-    from corpusmill.trainer.train import train
-    result = train("tiny", {"data_dir": "runs/x/tokens", "out_dir": "runs/x/model"})
-
-or ``corpusmill train CONFIG.yaml --set key=value``, or on several processes / GPUs:
-
-    torchrun --standalone --nproc_per_node 2 -m corpusmill.trainer.train CONFIG.yaml --set key=value
-
-One optimizer step sees ``batch_size * grad_accum`` windows of ``seq_len + 1`` tokens; with N
-processes each runs ``grad_accum / N`` of the micro-batches and DDP averages the gradients, so the
-global batch (and the loss curve, up to float summation order) does not depend on N.
-
-Written to ``out_dir``: ``ckpt.pt`` (model, optimizer, step, sampler position, RNG states of every
-rank; replaced atomically), ``config.json``, ``metrics.jsonl`` and ``metrics.csv`` (one row per step:
-loss, lr, grad norm, tokens/s, MFU when ``peak_flops`` is set; one per evaluation: val_loss) and
-``loss_curve.png``. Resuming from ``ckpt.pt`` continues the exact loss curve of an uninterrupted run.
+One optimizer step sees ``batch_size * grad_accum`` windows of ``seq_len + 1`` tokens; with N processes
+each runs ``grad_accum / N`` of the micro-batches and DDP averages the gradients, so the global batch (and
+the loss curve, up to float summation order) does not depend on N. Written to ``out_dir``: ``ckpt.pt``
+(model, optimizer, step, sampler position, RNG states of every rank; replaced atomically; resuming from it
+continues the exact loss curve of an uninterrupted run), ``config.json``, ``metrics.jsonl`` and
+``metrics.csv`` (one row per step: loss, lr, grad norm, tokens/s, MFU when ``peak_flops`` is set; one per
+evaluation: val_loss) and ``loss_curve.png``.
 """
 
 from __future__ import annotations
