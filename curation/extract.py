@@ -1,18 +1,10 @@
 """HTML -> main text, for documents a reader marked ``needs_extraction`` (the ``warc`` reader).
 
-Two extractors, chosen with ``extractor``:
-
-- ``resiliparse`` (default): ``resiliparse.extract.html2text.extract_plain_text`` with
-  ``main_content=True`` (its boilerplate heuristics), no alt texts, links, form fields or noscript.
-  Fast (a C++ DOM); measured here about 25x trafilatura's throughput (benchmarks/RESULTS.md).
-- ``trafilatura``: ``trafilatura.extract`` with its defaults but no comments and no cross-document
-  deduplication (its LRU cache would make the output depend on document order). Not
-  ``favor_precision=True`` (datatrove's and FineWeb's setting): on the shared Wikipedia capture it
-  drops the article's main paragraphs (tests/curation/test_extract.py). Never fetches anything.
-
-Other documents (already plain text: WET, Wikipedia, books, JSONL) pass through untouched. An HTML
-page with no main text left is dropped as ``empty_extraction``. Extra keyword options go to the
-chosen library function as is, e.g. ``{extractor: trafilatura, include_tables: false}``.
+``extractor: resiliparse`` (default; ``extract_plain_text`` with ``main_content=True``) or
+``extractor: trafilatura`` (its defaults, no comments, no cross-document deduplication); extra keyword
+options go to the chosen library function as is. Other documents pass through untouched; a page with no
+main text left is dropped as ``empty_extraction``. Never fetches anything. Settings, why not
+``favor_precision``, and the measured speed: docs/filters.md, "HTML extraction".
 """
 
 from __future__ import annotations

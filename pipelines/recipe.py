@@ -1,32 +1,9 @@
 """YAML recipes: what to read, which stages to run, where to write, how to execute.
 
-A recipe is plain data, loaded with ``yaml.safe_load`` (no tags, no code), and validated here; every
-error names the offending key (``stages[3].gopher_quality: unknown parameter 'min_wordz'``).
-
-```yaml
-name: cc-web                       # used in logs and the run summary
-data_root: ../../shared/data       # relative paths below resolve against this (itself relative to the recipe file)
-inputs:
-  - path: warc                     # a file, a directory, a glob, or an fsspec URL (s3://, gs://, ...)
-    glob: "*.warc.gz"              # for directories; default: the reader's own patterns
-    reader: warc                   # warc | wet | wikipedia | books | jsonl | parquet
-    options: {}                    # reader options (e.g. text_field for jsonl)
-stages:                            # run in order on every document
-  - stage: extract
-    extractor: resiliparse
-  - stage: gopher_quality
-output:
-  dir: ../runs/cc-web              # relative to the current directory when not absolute
-  compression: zstd                # Parquet codec
-  row_group_size: 5000             # rows per row group
-  dropped_text_chars: 2000         # how much text of a dropped document to keep
-engine:
-  executor: local                  # local | ray | slurm
-  tasks: 4                         # input shards are dealt round-robin to tasks
-  workers: 2                       # tasks running at once
-  beam:                            # --engine beam: deployment options only (see BEAM_RECIPE_OPTIONS)
-    args: [--runner=DataflowRunner, --project=P, --region=R, --temp_location=gs://B/tmp]
-```
+A recipe is plain data (top-level keys ``name``, ``data_root``, ``inputs``, ``stages``, ``output``,
+``engine``), loaded with ``yaml.safe_load`` (no tags, no code) and validated here before any work starts;
+every error names the offending key (``stages[3].gopher_quality: unknown parameter 'min_wordz'``).
+Every key, with an annotated example: docs/architecture.md, "Recipes".
 """
 
 from __future__ import annotations
