@@ -1,26 +1,12 @@
 """Curated and dropped document schemas.
 
-Curated (``curated/*.parquet``), one row per kept document:
-
-- ``id``: stable id, ``blake2b(source_file + NUL + position)`` as 16 hex digits. ``source_file`` is the
-  path relative to the recipe input's root, so moving the data keeps the ids; reruns give the same ids.
-- ``text``, ``source_kind`` (web, wet, wikipedia, book, jsonl, parquet ...), ``url``, ``title``,
-  ``source_file``, ``position`` (ordinal of the record in its shard, counting every candidate record).
-- ``language`` / ``language_score``: top fastText label and its probability (null before language ID).
-- ``signals``: every quality signal a stage computed (kept docs too, so distributions can be studied
-  later) as a list of ``{key: "<stage>.<signal>", value: float}`` sorted by key: the physical layout
-  of an Arrow map, but a type every loader reads (HF ``datasets`` has no map type). One type for all
-  recipes, so every file of every run concatenates; ``corpusmill stats`` views turn it back into a
-  DuckDB ``MAP`` (``signals['gopher_quality.mean_word_length']``). Version 1.x files stored a map.
-- ``toxicity``: score in [0, 1] (null when no toxicity stage ran).
-- ``dedup_cluster`` / ``dedup_cluster_size``: near-duplicate cluster id (the survivor's id) and size
-  (null / 1 when the doc is in no cluster).
-- ``metadata_json``: any other reader metadata (WARC record id, dates, wiki page id ...) as JSON.
-
-Dropped (``dropped/*.parquet``), one row per document that did not make it, for a filter's reason or
-for an error while reading it (``status`` tells which): ``stage`` and ``reason`` say where and why;
-``error`` holds the exception text for errors; ``signals`` as above; ``text`` is kept (truncated to
-``dropped_text_chars``, default 2,000) so a user can see what a filter removed.
+``CURATED_SCHEMA`` (``curated/*.parquet``): one row per kept document: a stable ``id`` (blake2b of
+``source_file`` + NUL + ``position``), the text and its provenance, language and score, ``signals`` (a
+sorted list of ``{key: "<stage>.<signal>", value}``: an Arrow map's layout in a type every loader reads),
+toxicity, dedup cluster and size, and other reader metadata as JSON. ``DROPPED_SCHEMA``
+(``dropped/*.parquet``): one row per dropped or errored document, with ``status``, ``stage``, ``reason``,
+``error`` and the text truncated to ``dropped_text_chars``. Every column: docs/stats.md, "The curated and
+dropped schemas".
 """
 
 from __future__ import annotations

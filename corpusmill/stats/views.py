@@ -1,26 +1,11 @@
 """Dataset statistics of a curation run with DuckDB: views over the run's Parquet, and the key tables.
 
-:func:`connect` opens a DuckDB connection (in memory, or a database file) holding these views over a
-run directory ``RUN`` (see ``docs/stats.md`` for their columns and example queries):
-
-=====================  ===========================================================================
-``curated``            ``RUN/curated/*.parquet``: one row per kept document (``schemas.CURATED_SCHEMA``)
-``dropped``            ``RUN/dropped/*.parquet``: dropped and errored documents (``schemas.DROPPED_SCHEMA``)
-``manifest``           ``RUN/manifest/*.parquet``: one row per input shard (``schemas.MANIFEST_SCHEMA``)
-``documents``          kept and dropped together: ``status`` is ``kept``, ``dropped`` or ``error``
-``drops_by_shard``     the manifests' ``dropped_by`` / ``errored_by`` lists, one row per shard/stage/reason
-``drops``              (status, stage, reason, n): the same summed over shards
-``signals_long``       one row per (document, signal): the ``signals`` map unnested
-``dedup_clusters``     one row per near-duplicate cluster (size >= 2)
-``shards``             packed token shards (``RUN/shards/manifest.json``), when present
-``shard_documents``    the packed documents (``RUN/shards/<split>/documents.parquet``), when present
-``tokenizer_compression``  bytes per token by language / source_kind (``RUN/tokenizer/report.json``)
-=====================  ===========================================================================
-
-The views read the files in place (DuckDB scans Parquet and JSON directly; nothing is loaded whole
-into Python), with absolute paths, so a database written with ``--db`` opens anywhere on this machine.
-Only ``RUN/curated``, ``RUN/dropped`` and ``RUN/manifest`` count: the ``_predup``/``_dedup`` working
-directories of dedup runs are ignored. Both engines (datatrove and Beam) write the same layout.
+:func:`connect` opens a DuckDB connection (in memory, or a database file) holding views over a run
+directory: ``curated``, ``dropped``, ``manifest``, ``documents``, ``drops_by_shard``, ``drops``,
+``signals_long``, ``dedup_clusters``, and, when present, ``shards``, ``shard_documents`` and
+``tokenizer_compression``. The views read the files in place with absolute paths (nothing is loaded
+whole into Python; a ``--db`` file opens anywhere on this machine); only ``RUN/curated``,
+``RUN/dropped`` and ``RUN/manifest`` count. Columns and example queries: docs/stats.md.
 """
 
 from __future__ import annotations
