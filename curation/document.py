@@ -1,18 +1,12 @@
 """Document conventions shared by every stage and engine.
 
-We use datatrove's :class:`~datatrove.data.Document` as is. corpusmill keeps its bookkeeping in a few
-reserved ``metadata`` keys (all prefixed ``cm_``) so that any datatrove step can sit between ours:
-
-- provenance: ``source_kind``, ``source_file``, ``position``, ``url``, ``title`` (plain keys, as datatrove
-  readers use them);
-- ``cm_status``: absent while a document is alive; ``"dropped"`` or ``"error"`` once a stage rejected it.
-  Rejected documents keep flowing down the pipeline (stages skip them) so that the sink at the end sees
-  every record and can account for it: read = kept + dropped + errored, per shard, by construction;
-- ``cm_stage`` / ``cm_reason`` / ``cm_error``: who rejected it and why;
-- ``signals``: dict name -> float, filled by filters for kept and dropped documents alike;
-- ``cm_event``: marks a control record (shard start / end) that carries no text. Readers emit one at
-  the end of every shard, so a 0-byte or fully corrupt shard still reaches the sink and gets its
-  manifest row.
+We use datatrove's :class:`~datatrove.data.Document` as is; corpusmill's bookkeeping lives in reserved
+``metadata`` keys prefixed ``cm_`` (so any datatrove step can sit between ours): ``cm_status``
+(``"dropped"`` / ``"error"`` once rejected; rejected documents keep flowing, skipped by stages, so the
+sink accounts for every record), ``cm_stage`` / ``cm_reason`` / ``cm_error``, and ``cm_event`` (a
+text-less shard control record, so even an empty shard gets its manifest row); plus the provenance keys
+(``source_kind``, ``source_file``, ``position``, ``url``, ``title``) and ``signals`` (name -> float).
+Details: docs/architecture.md, "Document conventions".
 """
 
 from __future__ import annotations

@@ -1,17 +1,14 @@
 """The two kinds of curation stage.
 
 A :class:`Filter` looks at one document and answers keep (``True``) or drop (``False`` or
-``(False, reason)``), datatrove's convention. It records its measurements with ``self.signals(doc)``
-and says where it cuts them in ``THRESHOLDS``. It knows nothing about executors, files or other documents.
+``(False, reason)``), datatrove's convention; it records measurements with ``self.signals(doc)`` and
+says where it cuts them in ``THRESHOLDS``, and knows nothing about executors, files or other documents.
+A :class:`Transform` rewrites a document in place and may reject it by returning a reason string.
 
-A :class:`Transform` rewrites a document in place (HTML -> text, language tagging, toxicity scoring)
-and may reject it by returning a reason string.
-
-:func:`apply_stage` is the one place that runs a stage on a document: engines call it, and it turns
-exceptions into counted errors so one bad document never stops a run; a document outside a stage's
-``languages`` or ``sources`` scope passes that stage untouched. A stage with ``batch_size > 1`` (model
-scorers) is fed lists by the engines through :func:`apply_stage_batch` (``filter_batch`` /
-``transform_batch``), with the same results and the same error accounting as one document at a time.
+:func:`apply_stage` is the one place that runs a stage on a document: engines call it, it turns
+exceptions into counted errors so one bad document never stops a run, and a document outside a stage's
+``languages`` or ``sources`` scope passes untouched. Stages with ``batch_size > 1`` (model scorers) are
+fed lists through :func:`apply_stage_batch`, with the same results and error accounting.
 """
 
 from __future__ import annotations

@@ -1,18 +1,12 @@
 """Train and evaluate fastText text classifiers (toxicity, or any labelled text), and compare scorers.
 
-``corpusmill train-classifier`` reads labelled text (JSONL or CSV), optionally collapses the labels to
-positive / negative (``--positive 0,1``), makes a deterministic stratified held-out split, trains a fastText
-supervised model on the rest, evaluates it on the held-out part and writes ``<model>.metrics.json`` next
-to the model (metrics, split, hyper-parameters and the text preprocessing, which
-:class:`corpusmill.curation.filters.toxicity.FastTextScorer` reads back so scoring matches training).
-
-``corpusmill eval-toxicity`` scores the same held-out split with each toxicity scorer (word list,
-fastText model, alt-profanity-check) and prints precision / recall / F1 at a threshold (``--sets``: the
-shared labelled sets instead, :mod:`corpusmill.tools.toxicity_default`).
-
-fastText 0.9.x on a 2-core machine can fail training with "Encountered NaN" when ``thread < 10`` with
-``wordNgrams=1`` and no subwords; the defaults here use word bigrams, and :func:`train` raises ``thread``
-to 10 if a caller asks for that combination.
+``corpusmill train-classifier`` reads labelled text (JSONL or CSV), optionally collapses the labels
+(``--positive 0,1``), trains a fastText supervised model on a deterministic stratified split, evaluates
+it on the held-out part and writes ``<model>.metrics.json`` next to the model (read back by
+:class:`corpusmill.curation.filters.toxicity.FastTextScorer` so scoring matches training).
+``corpusmill eval-toxicity`` scores the same held-out split with each toxicity scorer and prints
+precision / recall / F1 (``--sets``: the shared labelled sets, :mod:`corpusmill.tools.toxicity_default`).
+:func:`train` works around fastText 0.9.x's "Encountered NaN" bug (docs/toxicity.md).
 """
 
 from __future__ import annotations
