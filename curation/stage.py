@@ -3,7 +3,8 @@
 A :class:`Filter` looks at one document and answers keep (``True``) or drop (``False`` or
 ``(False, reason)``), datatrove's convention; it records measurements with ``self.signals(doc)`` and
 says where it cuts them in ``THRESHOLDS``, and knows nothing about executors, files or other documents.
-A :class:`Transform` rewrites a document in place and may reject it by returning a reason string.
+A :class:`Transform` rewrites a document in place (HTML -> text, language tagging, toxicity scoring)
+and may reject it by returning a reason string.
 
 :func:`apply_stage` is the one place that runs a stage on a document: engines call it, it turns
 exceptions into counted errors so one bad document never stops a run, and a document outside a stage's
