@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from corpusmill.preflight import UsageError, need_dir, need_matches, need_parquet_column, need_tokenizer

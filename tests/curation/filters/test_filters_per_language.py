@@ -66,7 +66,7 @@ def test_fineweb2_table_has_the_published_values():
         assert [n for n, _ in e["top_n_grams"]] == [2, 3, 4] and [n for n, _ in e["dup_n_grams"]] == [5, 6, 7, 8, 9, 10]
         for stage, fn in FINEWEB2_STAGES.items():
             build_stage(stage, fn(e))  # every entry gives valid parameters
-    # the example quoted in ../shared/reference/recipes.md (configs/afr_Latn.yml)
+    # FineWeb-2's published configs/afr_Latn.yml
     if "af" in t:
         af = t["af"]
         assert (af["language_score_glotlid"], af["line_punct_thr"], af["new_line_ratio"]) == (0.3, 0.053, 0.209)
