@@ -243,6 +243,9 @@ def iter_warc(
             if got < length:
                 if s.blocked:
                     raise _BadRecord("bad_content_length", f"gzip member ends {length - got} bytes before Content-Length {length}")
+                if block is not None and (m := _NEXT_RECORD.search(block)) is not None:
+                    s.unread(block[m.start() :])  # a record cut short, then the next ones: give them back
+                    raise _BadRecord("bad_content_length", f"Content-Length {length} runs into the next record")
                 raise _BadRecord("truncated_record", f"file ends {length - got} bytes before Content-Length {length}")
             # -- the "\r\n\r\n" that ends a record
             trailer = s.read(4)

@@ -849,7 +849,8 @@ def test_warc_damage_glued_to_the_next_record_line_loses_only_the_damaged_record
     assert [key(r)[2:] for r in recs[1:]] == [key(r)[2:] for r in cc_clean]
 
 
-@pytest.mark.parametrize("damage", ["header_cut", "block_short", "block_cut", "block_cut_before_a_line_end"])
+@pytest.mark.parametrize("damage", ["header_cut", "block_short", "block_cut", "block_cut_before_a_line_end",
+                                    "response_cut"])
 def test_warc_damaged_request_never_takes_the_next_response_with_it(cc_members, cc_clean, damage):
     """Found by tests/fuzz, uncompressed .warc: a request cut inside its header block, or whose block is
     shorter than its Content-Length, swallowed the response after it."""
@@ -861,8 +862,12 @@ def test_warc_damaged_request_never_takes_the_next_response_with_it(cc_members, 
         plain[1] = plain[1][:313] + plain[1][350:]
     elif damage == "block_cut":  # cut inside its block: no record end before the next record's "WARC/1.0"
         plain[1] = plain[1][:350]
-    else:  # the block then ends just after the next "WARC/1.0" line: the 4 trailer bytes are "\r\nWA"
+    elif damage == "block_cut_before_a_line_end":  # the block ends just after the next "WARC/1.0" line
         plain[4] = plain[4][:393]
+    else:  # a 109 kB response cut in its HTTP head: its Content-Length runs past the end of the file
+        plain[38] = plain[38][:599]
+        cut = [r.metadata["url"] for r in cc_clean].index("http://0760.jxtdw.com/area/sanxiang/")
+        cc_clean = cc_clean[:cut] + cc_clean[cut + 1 :]
     recs = read_bytes("warc", b"".join(plain), "x.warc")
     assert [key(r)[2:] for r in recs if r.error is None] == [key(r)[2:] for r in cc_clean]
     assert len(errors(recs)) <= 1
