@@ -119,8 +119,6 @@ def build_phases(recipe: Recipe, shards: list[Shard]) -> list[tuple[str, list, i
     h = recipe.hash()
     sink_opts = dict(compression=recipe.compression, row_group_size=recipe.row_group_size,
                      dropped_text_chars=recipe.dropped_text_chars)
-    if fsspec.core.url_to_fs(out)[0].protocol not in ("file", ("file", "local")):
-        raise RecipeError("dedup phases on datatrove need a local (or mounted) output directory; use --engine beam for object stores")
     curate = [ShardReaderStep(shards, predup, h)] + [StageStep(s.stage, s.params) for s in pre]
     curate.append(SinkStep(predup, engine="datatrove", recipe_hash=h, **sink_opts))
     final = [PredupReaderStep(shards, predup, kept_only=False, output_dir=out, recipe_hash=h), DedupMarker(workdir)]

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
+from corpusmill.curation.dedup import storage
 from corpusmill.curation.dedup.lsh import (
     DOCS_SCHEMA,
     EDGE,
@@ -357,11 +358,11 @@ class ClusterLookup:
     ``cache_partitions``): documents of one shard all live in the same partition."""
 
     def __init__(self, workdir: str | os.PathLike, cache_partitions: int = 2):
-        self.dir = Path(workdir) / "clusters"
-        meta_path = self.dir / "_meta.json"
-        if not meta_path.exists():
+        self.dir = storage.join(str(workdir), "clusters")  # a local path or an fsspec URL
+        meta_path = storage.join(self.dir, "_meta.json")
+        if not storage.exists(meta_path):
             raise FileNotFoundError(f"{meta_path} missing: run the dedup cluster phase first")
-        self.meta = read_json(meta_path)
+        self.meta = storage.read_json(meta_path)
         self.partitions = int(self.meta["partitions"])
         self.cache_partitions = max(1, cache_partitions)
         self._cache: OrderedDict[int, dict[str, ClusterInfo]] = OrderedDict()
@@ -371,7 +372,7 @@ class ClusterLookup:
         if d is not None:
             self._cache.move_to_end(p)
             return d
-        t = pq.ParquetFile(self.dir / f"part-{p:05d}.parquet", pre_buffer=False).read(use_threads=False)
+        t = self._read(p)
         cols = [t[c].to_pylist() for c in ("id", "cluster", "cluster_size", "verdict", "exact_cluster", "exact_cluster_size")]
         d = {i: ClusterInfo(c, s, v, ec, es) for i, c, s, v, ec, es in zip(*cols)}
         self._cache[p] = d
@@ -385,4 +386,9 @@ class ClusterLookup:
 
     def table(self) -> pa.Table:
         """The whole mapping (for reports and tests; not bounded)."""
-        return pa.concat_tables(pq.read_table(self.dir / f"part-{p:05d}.parquet") for p in range(self.partitions))
+        return pa.concat_tables(self._read(p) for p in range(self.partitions))
+
+    def _read(self, p: int) -> pa.Table:
+        fs, path = storage.fs_of(storage.join(self.dir, f"part-{p:05d}.parquet"))
+        with fs.open(path, "rb") as f:
+            return pq.ParquetFile(f, pre_buffer=False).read(use_threads=False)

@@ -50,13 +50,13 @@ def test_modern_recipe_end_to_end(modern_run, tmp_path):
                                  WHERE source_kind <> 'web' GROUP BY ALL""")))
     # every kept English web document carries its quality score (the stage is scoped to [en] and [web]);
     # every kept document its PII counts
-    web = rows(f"""SELECT count(*), count(signals['quality.score']), count(signals['pii.emails'])
+    web = rows(f"""SELECT count(*), count(map_from_entries(signals)['quality.score']), count(map_from_entries(signals)['pii.emails'])
                    FROM read_parquet('{out}/curated/*.parquet') WHERE source_kind = 'web' AND language = 'en'""")[0]
     assert web[0] > 0 and web[0] == web[1] == web[2]
     assert rows(f"""SELECT count(*) FROM read_parquet('{out}/curated/*.parquet')
-                    WHERE signals['pii.emails'] IS NULL OR (source_kind <> 'web' OR language <> 'en')
-                      AND signals['quality.score'] IS NOT NULL""") == [(0,)]
-    books = rows(f"""SELECT count(DISTINCT source_file), count(signals['quality.score']), count(signals['pii.phones'])
+                    WHERE map_from_entries(signals)['pii.emails'] IS NULL OR (source_kind <> 'web' OR language <> 'en')
+                      AND map_from_entries(signals)['quality.score'] IS NOT NULL""") == [(0,)]
+    books = rows(f"""SELECT count(DISTINCT source_file), count(map_from_entries(signals)['quality.score']), count(map_from_entries(signals)['pii.phones'])
                      FROM read_parquet('{out}/curated/*.parquet') WHERE source_kind = 'book'""")[0]
     assert books[0] == 4 and books[1] == 0 and books[2] > 0  # every distinct book, one edition each
     # no e-mail address survives in the kept text
@@ -103,5 +103,5 @@ def test_beam_matches_datatrove_on_modern_stages(shared_data, tmp_path):
     by = dict(rows(f"SELECT stage, count(*) FROM read_parquet('{dt}/dropped/*.parquet') GROUP BY ALL"))
     assert by.get("decontaminate", 0) >= 3 and by.get("quality", 0) > 0 and by.get("url_filter", 0) == 2
     # PII redaction happened, identically, in both engines
-    n = rows(f"SELECT sum(signals['pii.emails'] + signals['pii.phones']) FROM read_parquet('{dt}/curated/*.parquet')")[0][0]
+    n = rows(f"SELECT sum(map_from_entries(signals)['pii.emails'] + map_from_entries(signals)['pii.phones']) FROM read_parquet('{dt}/curated/*.parquet')")[0][0]
     assert n > 0

@@ -149,7 +149,7 @@ engine:
     m = con.execute(f"SELECT sum(read), sum(kept), sum(dropped), sum(errored) FROM '{out}/manifest/*.parquet'").fetchone()
     assert m[0] == m[1] + m[2] + m[3] and m[1] > 0
     rows = con.execute(
-        f"""SELECT language, signals['gopher_repetition.dup_line_frac'] IS NOT NULL AS filtered, stage
+        f"""SELECT language, map_from_entries(signals)['gopher_repetition.dup_line_frac'] IS NOT NULL AS filtered, stage
             FROM (SELECT language, signals, NULL AS stage FROM '{out}/curated/*.parquet'
                   UNION ALL SELECT language, signals, stage FROM '{out}/dropped/*.parquet')
             WHERE language IS NOT NULL"""

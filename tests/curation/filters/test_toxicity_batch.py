@@ -166,7 +166,7 @@ def test_engines_agree_with_batches(tweets, tmp_path):
     (_, read, n_kept, n_dropped, errored), = duckdb.sql(man.format(tmp_path / "dt")).fetchall()
     assert (read, n_dropped, errored) == (300, expected_dropped, 0) and 0 < n_dropped < 300
     dropped_scores = duckdb.sql(
-        f"SELECT signals['toxicity.score'] FROM read_parquet('{tmp_path}/dt/dropped/*.parquet')").fetchall()
+        f"SELECT map_from_entries(signals)['toxicity.score'] FROM read_parquet('{tmp_path}/dt/dropped/*.parquet')").fetchall()
     kept_scores = duckdb.sql(f"SELECT toxicity FROM read_parquet('{tmp_path}/dt/curated/*.parquet')").fetchall()
     got = sorted(round(float(r[0]), 9) for r in kept_scores + dropped_scores)
     assert got == expected_scores
