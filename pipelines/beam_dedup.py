@@ -15,13 +15,15 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import apache_beam as beam
+import numpy as np
 
 from corpusmill.curation.dedup.clusters import EXACT_DUPLICATE, KEEP, NEAR_DUPLICATE, ClusterInfo
 from corpusmill.curation.dedup.config import dedup_config
 from corpusmill.curation.dedup.exact import exact_key, exact_key_from_codepoints
 from corpusmill.curation.dedup.lsh import DedupConfig
 from corpusmill.curation.dedup.minhash import MinHasher
-from corpusmill.curation.dedup.normalize import normalize_codepoints
+from corpusmill.curation.dedup.normalize import normalize_codepoints, shingles_from_codepoints
+from corpusmill.curation.dedup.verify import fingerprint, required_matches, spanning_pairs, spanning_pairs_exact
 from corpusmill.pipelines.datatrove_dedup import mark_document
 from corpusmill.curation.document import is_alive
 
@@ -46,12 +48,18 @@ class DedupKeysFn(beam.DoFn):
         if self._hasher is not None and z.size:
             sig = self._hasher.signature_from_codepoints(z)
             if sig is not None:
+                # with verification, band members carry what the check compares (curation/dedup/verify.py)
+                payload = None
+                if self.config.verify == "signature":
+                    payload = fingerprint(sig).tobytes()
+                elif self.config.verify == "exact":
+                    payload = shingles_from_codepoints(z, self.config.minhash.n_grams).tobytes()
                 for j, (h, g) in enumerate(self._hasher.band_keys(sig).tolist()):
-                    yield (("b", j, h, g), ident)
+                    yield (("b", j, h, g), (ident, payload))
         if self.config.exact:
             ek = exact_key_from_codepoints(z) if self.config.exact_mode == "normalized" else exact_key(doc.text, "raw")
             if ek is not None:
-                yield (("x", ek[0], ek[1]), ident)
+                yield (("x", ek[0], ek[1]), (ident, None))
 
 
 def node(ident, survivor: str) -> tuple:
@@ -61,14 +69,29 @@ def node(ident, survivor: str) -> tuple:
     return (-length if survivor == "longest" else 0, sf or "", -1 if pos is None else pos, doc_id)
 
 
-def bucket_edges(item, survivor: str = "first") -> Iterable:
+def bucket_edges(item, survivor: str = "first", config: DedupConfig | None = None) -> Iterable:
     """A bucket of k members -> k-1 edges (g, a, b) of a star around its smallest member; g = 0 is
-    the dedup graph (all edges), g = 1 the exact graph (exact-key buckets are in both)."""
+    the dedup graph (all edges), g = 1 the exact graph (exact-key buckets are in both). With
+    verification (``config.verify``), a MinHash bucket gives the edges of a spanning forest of its
+    verified pairs instead, as the datatrove path does (same components)."""
     key, members = item
-    m = min(node(x, survivor) for x in members)
+    if key[0] == "b" and config is not None and config.verify != "off":
+        uniq = {}
+        for ident, payload in members:
+            uniq.setdefault(node(ident, survivor), payload)
+        nodes = sorted(uniq)
+        if config.verify == "signature":
+            sigs = np.stack([np.frombuffer(uniq[n], np.uint32) for n in nodes])
+            pairs = spanning_pairs(sigs, required_matches(config.threshold, config.minhash.num_perm))
+        else:
+            pairs = spanning_pairs_exact([np.frombuffer(uniq[n], np.uint64) for n in nodes], config.threshold)
+        for i, j in pairs:
+            yield (0, nodes[i], nodes[j])
+        return
+    nodes = {node(ident, survivor) for ident, _ in members}
+    m = min(nodes)
     graphs = (0, 1) if key[0] == "x" else (0,)
-    for x in members:
-        v = node(x, survivor)
+    for v in sorted(nodes):
         if v != m:
             for g in graphs:
                 yield (g, m, v)
@@ -208,7 +231,7 @@ def add_dedup(docs, dedup_stages: list) -> Any:
         docs
         | "Dedup:Keys" >> beam.ParDo(DedupKeysFn(config))
         | "Dedup:GroupByBucket" >> beam.GroupByKey()
-        | "Dedup:Edges" >> beam.FlatMap(bucket_edges, survivor=config.survivor)
+        | "Dedup:Edges" >> beam.FlatMap(bucket_edges, survivor=config.survivor, config=config)
     )
     infos = edges | "Dedup:Clusters" >> Clusters(config.survivor)
     return (
