@@ -204,7 +204,7 @@ class DedupMarker(PipelineStep):
 
     def __init__(self, workdir: str | os.PathLike, cache_partitions: int = 2):
         super().__init__()
-        self.workdir = Path(workdir)
+        self.workdir = join(workdir)  # a local path or an fsspec URL
         self.cache_partitions = cache_partitions
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

@@ -28,7 +28,7 @@ def shared_data_dir() -> Path:
     return Path(env) if env else (REPO.parent / "shared" / "data")
 
 
-def _records(reader: str, path: Path, **options):
+def documents_of(reader: str, path: Path, **options):
     """The documents of one shard in file order (rejected and errored records left out)."""
     with open(path, "rb") as raw:
         for rec in get_reader(reader, **options).records(raw, str(path)):
@@ -41,7 +41,7 @@ def load_webtext(shared: Path | None = None) -> list[Sample]:
     shared = Path(shared or shared_data_dir())
     out = []
     for f in sorted((shared / "webtext").glob("*.json*.gz")):
-        for rec in _records("jsonl", f, text_field="text"):
+        for rec in documents_of("jsonl", f, text_field="text"):
             lang = (rec.metadata.get("metadata") or {}).get("language") if isinstance(rec.metadata.get("metadata"), dict) else None
             out.append(Sample(f"webtext/{f.name}#{rec.position}", rec.text, lang, "webtext"))
     return out
@@ -54,7 +54,7 @@ def load_books(shared: Path | None = None, chunk_chars: int = 5000) -> list[Samp
     out = []
     for f in sorted((shared / "books").glob("*.txt")):
         lang = "nl" if f.name.endswith(".nl.txt") else "en"
-        for i, rec in enumerate(_records("books", f, split="chunks", chunk_chars=max(1000, chunk_chars))):
+        for i, rec in enumerate(documents_of("books", f, split="chunks", chunk_chars=max(1000, chunk_chars))):
             out.append(Sample(f"books/{f.name}#{i}", rec.text, lang, "books"))
     return out
 
@@ -79,7 +79,7 @@ def load_wikipedia(shared: Path | None = None, chunk_chars: int = 5000) -> list[
     out = []
     for f in sorted((shared / "wikipedia").glob("*.xml.bz2")):
         lang = f.name[:2]
-        for rec in _records("wikipedia", f):
+        for rec in documents_of("wikipedia", f):
             title = rec.metadata.get("title") or str(rec.position)
             for i, c in enumerate(chunk_text(rec.text, chunk_chars)):
                 out.append(Sample(f"wikipedia/{f.name}/{title}#{i}", c, lang, "wikipedia"))

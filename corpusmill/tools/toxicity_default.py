@@ -22,6 +22,7 @@ from corpusmill import atomic
 from corpusmill.curation.filters.toxicity import FastTextScorer, WordListScorer, prepare_text, sidecar_path
 from corpusmill.tools.toxicity_sets import SETS, Row, load_set, split_of
 from corpusmill.tools.toxicity_train import Preprocessing, TrainParams, _train_in_fresh_process, prf, roc_auc
+from corpusmill.tools.shared_corpus import chunk_text, documents_of
 
 log = logging.getLogger("corpusmill.train")
 
@@ -37,25 +38,8 @@ REFERENCE_CHUNK_CHARS = 1000
 
 
 def _records(reader: str, path: Path, **options):
-    from corpusmill.curation.readers import get_reader
-
-    with open(path, "rb") as raw:
-        for rec in get_reader(reader, **options).records(raw, str(path)):
-            if rec.error is None and rec.drop_reason is None and rec.text.strip():
-                yield rec
-
-
-def _chunks(text: str, chunk_chars: int) -> list[str]:
-    """Pieces of about ``chunk_chars`` characters, cut at blank lines (at any line past 3x that)."""
-    out, cur, size = [], [], 0
-    for line in text.splitlines(keepends=True):
-        cur.append(line)
-        size += len(line)
-        if size >= chunk_chars and (line.strip() == "" or size >= 3 * chunk_chars):
-            out.append("".join(cur).strip())
-            cur, size = [], 0
-    out.append("".join(cur).strip())
-    return [c for c in out if c]
+    """Documents with text of one shard, read with our own readers."""
+    return (rec for rec in documents_of(reader, path, **options) if rec.text.strip())
 
 
 def reference_rows(shared: Path) -> list[Row]:
@@ -68,7 +52,7 @@ def reference_rows(shared: Path) -> list[Row]:
     for f in sorted((shared / "wikipedia").glob("*.xml.bz2")):
         for rec in _records("wikipedia", f):
             title = rec.metadata.get("title") or str(rec.position)
-            for i, c in enumerate(_chunks(rec.text, REFERENCE_CHUNK_CHARS)):
+            for i, c in enumerate(chunk_text(rec.text, REFERENCE_CHUNK_CHARS)):
                 rows.append(Row(c, False, split_of(f"wikipedia/{f.name}/{title}#{i}"), "wikipedia"))
     return rows
 
