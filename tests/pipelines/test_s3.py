@@ -54,9 +54,7 @@ def bucket(s3_server, shared_data):
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", [
     pytest.param("mixed", id="no-dedup"),
-    pytest.param("default", id="dedup", marks=pytest.mark.xfail(
-        strict=False, reason="datatrove dedup work files go through fsspec only with branch dedup-scale "
-                             "(signatures/buckets); until it is merged build_phases refuses s3:// outputs")),
+    pytest.param("default", id="dedup"),
 ])
 def test_recipe_on_s3_equals_local(s3_server, bucket, shared_data, tmp_path, recipe):
     _, env = s3_server
