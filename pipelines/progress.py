@@ -229,6 +229,12 @@ def run_view(out_dir: str, total_shards: int, total_bytes: int | None, every: fl
         os.dup2(fd, 2)
         os.close(fd)
         stream = os.fdopen(os.dup(saved), "w", buffering=1)
+    handler = None
+    if quiet:  # notices for the user (pipelines/run_dir.py) still reach the terminal; the chatter goes to the log file
+        handler = logging.StreamHandler(stream)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logging.getLogger("corpusmill.notice").addHandler(handler)
     viewer = _Viewer(RunState(out_dir, total_shards, total_bytes), stream, every) if local else None
     if viewer is not None:
         viewer.start()
@@ -242,12 +248,16 @@ def run_view(out_dir: str, total_shards: int, total_bytes: int | None, every: fl
             viewer.join(timeout=5)
             if ok and not getattr(stream, "isatty", lambda: False)():
                 viewer._print(RunState.line(viewer.state.snapshot()))
+        if handler is not None:
+            logging.getLogger("corpusmill.notice").removeHandler(handler)
         if saved is not None:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             where = tmp
-            if Path(out_dir, "recipe.json").is_file():  # our run directory: keep the log with it
+            from corpusmill.pipelines.run_dir import is_run_dir
+
+            if is_run_dir(out_dir):  # our run directory (not a foreign recipe.json): keep the log with it
                 Path(out_dir, "logs").mkdir(exist_ok=True)
                 where = str(Path(out_dir, "logs", "run.log"))
                 shutil.move(tmp, where)

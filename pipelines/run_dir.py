@@ -21,6 +21,8 @@ import fsspec
 from corpusmill.pipelines.recipe import Recipe, RecipeError, is_url
 
 log = logging.getLogger("corpusmill")
+#: what the user must see even in a quiet run (pipelines/progress.py shows it on the terminal)
+notice = logging.getLogger("corpusmill.notice")
 
 MARKER = "recipe.json"
 LOCK, LOCK_INFO = ".lock", ".lock.json"
@@ -42,6 +44,15 @@ def _marker_identity(fs, d: str) -> dict | None:
                                      {"recipe_hash", "recipe", "source"} <= marker.keys()):  # before markers had an id
         return marker
     raise RecipeError("foreign")
+
+
+def is_run_dir(output_dir: str) -> bool:
+    """Whether ``output_dir`` holds a valid corpusmill marker (a foreign recipe.json does not count)."""
+    fs, d = fsspec.core.url_to_fs(output_dir)
+    try:
+        return fs.exists(f"{d}/{MARKER}") and _marker_identity(fs, d) is not None
+    except (RecipeError, OSError):
+        return False
 
 
 def _entries(fs, d: str) -> list[str]:
@@ -71,7 +82,7 @@ def refuse_dangerous_output(output_dir: str, recipe_source: str | None) -> None:
 def _lock(fs, d: str, output_dir: str) -> None:
     """Take RUN/.lock (local directories only) or say who holds it."""
     if not isinstance(fs, fsspec.implementations.local.LocalFileSystem):
-        log.warning("%s: object stores cannot be locked; do not start two runs into it at once", output_dir)
+        notice.warning("%s: object stores cannot be locked; do not start two runs into it at once", output_dir)
         return
     key = os.path.realpath(d)
     if key in _HELD:
@@ -118,8 +129,8 @@ def _remove_run_entries(fs, d: str, output_dir: str) -> None:
         if name in RUN_ENTRIES:
             fs.rm(f"{d}/{name}", recursive=True)
     foreign = [n for n in entries if n not in RUN_ENTRIES and n not in (LOCK, LOCK_INFO)]
-    log.info("--overwrite: removed the previous run's files from %s%s", output_dir,
-             f" (left alone: {', '.join(foreign)})" if foreign else "")
+    (notice.warning if foreign else log.info)("--overwrite: removed the previous run's files from %s%s", output_dir,
+                                           f" (left alone: {', '.join(foreign)})" if foreign else "")
 
 
 def _write_marker(fs, d: str, recipe: Recipe, previous: dict | None) -> None:
@@ -159,7 +170,7 @@ def check_output_dir(recipe: Recipe, overwrite: bool) -> None:
             if marker is None:  # cut short by a crash: a run only if nothing foreign is there
                 if not set(entries) <= set(RUN_ENTRIES):
                     raise not_a_run
-                log.warning("%s/%s was empty or cut short (a crash while it was written); rewriting it", out, MARKER)
+                notice.warning("%s/%s was empty or cut short (a crash while it was written); rewriting it", out, MARKER)
     fs.makedirs(d, exist_ok=True)
     _lock(fs, d, out)
     if overwrite and fs.ls(d):

@@ -31,7 +31,8 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "corpusmill.cli", *args]
+    # -v: these tests read the engine's log lines ("already done" ...), which a quiet run sends to RUN/logs
+    return [sys.executable, "-m", "corpusmill.cli", "-v", *args]
 
 
 def start(cmd: list[str]) -> subprocess.Popen:

@@ -113,6 +113,7 @@ REVIEWED = {
     ("curation/filters/quality.py", "load_model"): "fastText binary model (its own format, not pickle)",
     ("corpusmill/tools/toxicity_train.py", "load_model"): "fastText model it has just trained (train-classifier command)",
     ("trainer/cli.py", "load_model"): "corpusmill.trainer.train.load_model, see below",
+    ("trainer/export.py", "load_model"): "corpusmill.trainer.train.load_model of the checkpoint the user exports (corpusmill export), see below",
     ("trainer/train.py", "torch.load"): "torch.load(weights_only=False) of the trainer's own ckpt.pt, a pickle: "
                                         "named by a train config's out_dir or `sample --checkpoint`, never by a recipe",
 }
