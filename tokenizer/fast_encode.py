@@ -46,15 +46,9 @@ def _sanitize(text: str) -> str:
 @lru_cache(maxsize=1)
 def _unicode_to_byte() -> dict[str, int]:
     """Inverse of GPT-2's bytes_to_unicode table used by the ByteLevel pre-tokenizer."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
+    from corpusmill.tokenizer.bpe import byte_to_unicode
+
+    return {c: b for b, c in byte_to_unicode().items()}
 
 
 class UnsupportedTokenizer(ValueError):

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from corpusmill.preflight import UsageError, need_fasttext_model, need_file
+from corpusmill.preflight import UsageError, need_dir, need_fasttext_model, need_file
 
 
 def _csv_list(s: str) -> list[str]:
@@ -86,9 +86,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 def cmd_train_toxicity(args: argparse.Namespace) -> int:
     from corpusmill.tools.toxicity_default import train_default
 
-    if not Path(args.sets).is_dir():
-        print(f"--sets {args.sets}: no such directory (the shared labelled sets, e.g. ../shared/data/toxicity)", file=sys.stderr)
-        return 2
+    need_dir(args.sets, "--sets", "give the directory of labelled sets, e.g. ../shared/data/toxicity")
     side = train_default(args.sets, args.out)
     print(f"threshold {side['threshold']} (mean dev F1 {side['dev_mean_f1_by_threshold'][str(side['threshold'])]})")
     for name, m in side["dev_metrics"].items():
@@ -101,9 +99,7 @@ def _eval_sets(args: argparse.Namespace) -> int:
     from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
     from corpusmill.tools.toxicity_default import evaluate_sets, format_table
 
-    if not Path(args.sets).is_dir():
-        print(f"--sets {args.sets}: no such directory (the shared labelled sets, e.g. ../shared/data/toxicity)", file=sys.stderr)
-        return 2
+    need_dir(args.sets, "--sets", "give the directory of labelled sets, e.g. ../shared/data/toxicity")
     if args.model and not Path(args.model).is_file():
         print(f"--model {args.model}: no such file (a model from train-classifier)", file=sys.stderr)
         return 2
