@@ -125,6 +125,35 @@ def test_cli_mistakes_are_one_line_exit_2(tmp_path, capsys):
     assert not (tmp_path / "m.ftz").exists()
 
 
+def test_eval_toxicity_checks_scorers_and_model_before_work(tmp_path, capsys):
+    from corpusmill.cli import main
+
+    not_a_model = tmp_path / "m.bin"
+    not_a_model.write_text("not a model")
+    csv = tmp_path / "rows.csv"
+    csv.write_text("text,label\nhello,0\n")
+    assert main(["eval-toxicity", "--sets", str(tmp_path), "--scorers", "wordlist,nope"]) == 2
+    assert main(["eval-toxicity", "--sets", str(tmp_path), "--model", str(tmp_path / "missing.bin")]) == 2
+    assert main(["eval-toxicity", "--sets", str(tmp_path), "--model", str(not_a_model)]) == 2
+    assert main(["eval-toxicity", "--input", str(csv), "--positive", "1", "--model", str(not_a_model)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4, err
+    assert "'nope'" in err[0] and "missing.bin does not exist" in err[1]
+    assert "not a fastText model" in err[2] and "not a fastText model" in err[3]
+
+
+def test_long_text_is_scored_by_its_most_toxic_window():
+    sc = FastTextScorer(None)
+    neutral = "The committee met on Tuesday to discuss the budget of the new library building. " * 30
+    toxic = "fuck you, you worthless piece of shit."
+    names = ["fasttext_logit", "fasttext_max_logit", "wordlist", "wordlist_hits"]
+    long, short, empty = sc.feature_rows([neutral + toxic + " " + neutral, toxic, " "], names, 50)
+    assert long["fasttext_max_logit"] > long["fasttext_logit"] + 1.0
+    assert short["fasttext_max_logit"] == short["fasttext_logit"]  # a short text is its own window
+    assert long["wordlist_hits"] == short["wordlist_hits"] > 0 and long["wordlist"] < short["wordlist"]
+    assert empty is None
+
+
 def test_eval_toxicity_reports_every_set(shared_data, tmp_path, capsys):
     from corpusmill.cli import main
 
