@@ -32,10 +32,10 @@ DEFAULT_PRE = Preprocessing(lowercase=True, split_punct=True, max_chars=20_000, 
 #: training rows repeated: the small sets would otherwise be drowned by Davidson's 15k tweets
 DEFAULT_REPEAT = {"wikitox": 5, "germeval": 2}
 #: calibration inputs (FastTextScorer.feature_rows) and the window of fasttext_max_logit, in tokens
-DEFAULT_FEATURES = ["fasttext_logit", "wordlist"]
+DEFAULT_FEATURES = ["fasttext_logit", "linear_logit", "wordlist"]
 DEFAULT_WINDOW = 0
 #: the hashed n-gram model trained beside fastText (None: none); curation/filters/toxicity_linear.fit arguments
-DEFAULT_LINEAR: dict[str, Any] | None = None
+DEFAULT_LINEAR: dict[str, Any] | None = {"dim": 1 << 20, "char": (0, 0), "l2": 1e-5, "iters": 200, "lr": 0.05}
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
 #: non-toxic reference text (Gutenberg books, Wikipedia articles of the shared data) cut into chunks of this
 #: many characters: without long, neutral documents the model drifts toward "toxic" on web pages
