@@ -1,9 +1,10 @@
 """Train the shipped default toxicity model, and evaluate scorers on every shared labelled set.
 
-``corpusmill train-toxicity`` trains a fastText classifier on the ``train`` rows of every set of
-:mod:`corpusmill.tools.toxicity_sets`, fits a logistic calibration (fastText logit + word-list score ->
-P(toxic)) and the decision threshold on the ``dev`` rows, quantises the model and writes it with its
-sidecar (``<stem>.metrics.json``: preprocessing, calibration, threshold, dev metrics).
+``corpusmill train-toxicity`` trains a fastText classifier and a hashed n-gram logistic model on the
+``train`` rows of every set of :mod:`corpusmill.tools.toxicity_sets`, fits a logistic calibration (their
+logits + the word-list score -> P(toxic)) and the decision threshold on the ``dev`` rows, and writes
+``<stem>.ftz``, ``<stem>.linear.npz`` and the sidecar ``<stem>.metrics.json`` (preprocessing,
+calibration, threshold, dev metrics).
 ``corpusmill eval-toxicity --sets DIR`` scores each set's ``test`` rows with each scorer.
 """
 

@@ -215,7 +215,8 @@ class FastTextScorer:
     Args:
         model_path: the ``.bin`` / ``.ftz`` model; ``None`` = the shipped default model (trained on the
             shared labelled sets, calibrated: its ``.metrics.json`` holds a logistic map from the fastText
-            logit and the word-list score to P(toxic), and the recommended threshold).
+            logit, the logit of the hashed n-gram model beside it and the word-list score to P(toxic),
+            and the recommended threshold).
         positive_labels: labels (with or without ``__label__``) whose probabilities are summed. Default: the
             ``positive_label`` recorded by train-classifier next to the model, else ``("toxic",
             "positive")`` (dolma's Jigsaw models use ``toxic`` / ``non_toxic``).
