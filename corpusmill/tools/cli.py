@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from corpusmill.preflight import UsageError, need_dir, need_fasttext_model, need_file
 
@@ -95,23 +93,36 @@ def cmd_train_toxicity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_sets(args: argparse.Namespace) -> int:
-    from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
-    from corpusmill.tools.toxicity_default import evaluate_sets, format_table
+EVAL_SCORERS = ("wordlist", "default", "fasttext", "profanity_check")
 
-    need_dir(args.sets, "--sets", "give the directory of labelled sets, e.g. ../shared/data/toxicity")
-    if args.model and not Path(args.model).is_file():
-        print(f"--model {args.model}: no such file (a model from train-classifier)", file=sys.stderr)
-        return 2
+
+def _eval_scorers(args: argparse.Namespace) -> tuple[dict, dict]:
+    """The scorers ``--scorers`` names, checked before any work: ``({label: scorer}, {label: threshold})``.
+    ``default`` uses the shipped model's own threshold, the others ``--threshold``; ``fasttext`` is the
+    ``--model`` from train-classifier (labelled ``train-classifier``); profanity-check is skipped with a
+    note when the optional extra is not installed."""
+    from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
+
+    names = _csv_list(args.scorers)
+    unknown = [n for n in names if n not in EVAL_SCORERS]
+    if unknown:
+        raise UsageError(f"--scorers: unknown scorer {unknown[0]!r}; use a comma list of {','.join(EVAL_SCORERS)}")
+    if args.model:
+        need_fasttext_model(args.model, "--model")
     scorers: dict = {}
     thresholds: dict = {}
-    for name in _csv_list(args.scorers):
+    for name in names:
         if name == "wordlist":
             scorers[name] = WordListScorer()
         elif name == "default":
             scorers[name] = FastTextScorer(None)
-            thresholds[name] = scorers[name].recommended_threshold() or 0.5
-        elif name == "profanity_check":
+            thresholds[name] = scorers[name].recommended_threshold() or args.threshold
+        elif name == "fasttext":
+            if not args.model:
+                print("skip fasttext: no --model (a model from train-classifier)", file=sys.stderr)
+                continue
+            scorers["train-classifier"] = FastTextScorer(args.model)
+        else:
             sc = ProfanityCheckScorer()
             try:
                 sc.setup()
@@ -119,14 +130,16 @@ def _eval_sets(args: argparse.Namespace) -> int:
                 print(f"skip profanity_check: {e}", file=sys.stderr)
                 continue
             scorers[name] = sc
-        elif name == "fasttext":
-            if args.model:
-                scorers["train-classifier"] = FastTextScorer(args.model)
-        else:
-            print(f"--scorers: unknown scorer {name!r}; use wordlist,default,profanity_check,fasttext", file=sys.stderr)
-            return 2
-    for name in scorers:
-        thresholds.setdefault(name, args.threshold)
+    for label in scorers:
+        thresholds.setdefault(label, args.threshold)
+    return scorers, thresholds
+
+
+def _eval_sets(args: argparse.Namespace) -> int:
+    from corpusmill.tools.toxicity_default import evaluate_sets, format_table
+
+    need_dir(args.sets, "--sets", "give the directory of labelled sets, e.g. ../shared/data/toxicity")
+    scorers, thresholds = _eval_scorers(args)
     results = evaluate_sets(args.sets, scorers, thresholds)
     print(format_table(results))
     if args.json:
@@ -137,7 +150,6 @@ def _eval_sets(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_toxicity(args: argparse.Namespace) -> int:
-    from corpusmill.curation.filters.toxicity import FastTextScorer, ProfanityCheckScorer, WordListScorer
     from corpusmill.tools.toxicity_train import binarise, evaluate_scorer, read_labelled, split_rows, subsample
 
     if args.sets:
@@ -145,33 +157,13 @@ def cmd_eval_toxicity(args: argparse.Namespace) -> int:
     if not args.input or not args.positive:
         raise UsageError("eval-toxicity needs --sets DIR, or --input FILE with --positive LABELS")
     need_file(args.input, "--input", "give labelled data (.jsonl or .csv, optionally .gz)")
-    if args.model:
-        need_fasttext_model(args.model, "--model")
+    scorers, thresholds = _eval_scorers(args)
     rows = binarise(read_labelled(args.input, args.text_field, args.label_field), _csv_list(args.positive))
     rows = subsample(rows, args.limit, args.seed)
     _, test = split_rows(rows, args.test_fraction, args.seed, hash_split=args.hash_split)
     results = {}
-    for name in _csv_list(args.scorers):
-        if name == "wordlist":
-            sc = WordListScorer()
-            r = evaluate_scorer(sc.score, test, args.threshold)
-        elif name in ("fasttext", "default"):
-            if name == "fasttext" and not args.model:
-                print("skip fasttext: no --model", file=sys.stderr)
-                continue
-            sc = FastTextScorer(args.model if name == "fasttext" else None)
-            r = evaluate_scorer(sc.score_many, test, args.threshold, batch=True)
-        elif name == "profanity_check":
-            sc = ProfanityCheckScorer()
-            try:
-                sc.setup()
-            except ImportError as e:
-                print(f"skip profanity_check: {e}", file=sys.stderr)
-                continue
-            r = evaluate_scorer(sc.score_many, test, args.threshold, batch=True)
-        else:
-            print(f"unknown scorer {name}", file=sys.stderr)
-            return 2
+    for name, sc in scorers.items():
+        r = evaluate_scorer(sc.score_many, test, thresholds[name], batch=True)
         results[name] = r
         print(
             f"{name:<16} P {r['precision']:.4f}  R {r['recall']:.4f}  F1 {r['f1']:.4f}  AUC {r['roc_auc']:.4f}  "
@@ -179,8 +171,9 @@ def cmd_eval_toxicity(args: argparse.Namespace) -> int:
             f"/ neg {r['mean_score_negative']:.3f}, {r['seconds']} s)"
         )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"test_rows": len(test), "seed": args.seed, "results": results}, f, indent=2)
+        from corpusmill import atomic
+
+        atomic.write_json(args.json, {"test_rows": len(test), "seed": args.seed, "results": results})
     return 0
 
 
@@ -253,7 +246,8 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--scorers", default="wordlist,default,fasttext,profanity_check",
                    help="wordlist, default (the shipped model), fasttext (--model), profanity_check")
     p.add_argument("--model", default=None, help="fastText model for the fasttext scorer")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="threshold of the word list, --model and profanity-check (default 0.5); the default scorer uses its own")
     p.add_argument("--json", default=None, help="also write the results here")
     p.set_defaults(func=cmd_eval_toxicity)
 

@@ -160,6 +160,7 @@ class Preprocessing:
     split_punct: bool = True
     max_chars: int | None = 20_000
     mask: bool = False  # URLs, @mentions and HTML entities normalised (prepare_text)
+    wiki: bool = False  # wiki markup (== headings ==, ``quotes``, NEWLINE_TOKEN remnants) removed (prepare_text)
 
 
 @dataclass

@@ -32,6 +32,8 @@ _TOKEN = re.compile(r"\w+(?:[&'’-]\w+)*|[^\w\s]")
 _PUNCT_SPLIT = re.compile(r"\w+|[^\w\s]")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
+# wiki talk-page markup: NEWLINE_TOKEN remnants of the Wikipedia Talk exports, ``quotes``, == headings ==
+_WIKI = ((re.compile(r"NEWLINE;?_TOKEN"), " "), (re.compile(r"``|''"), ' " '), (re.compile(r"={2,}|`"), " "))
 
 
 class Scorer(Protocol):
@@ -166,13 +168,23 @@ class WordListScorer:
 # fastText classifier
 # --------------------------------------------------------------------------------------------------
 def prepare_text(
-    text: str, *, lowercase: bool = True, split_punct: bool = True, max_chars: int | None = None, mask: bool = False
+    text: str,
+    *,
+    lowercase: bool = True,
+    split_punct: bool = True,
+    max_chars: int | None = None,
+    mask: bool = False,
+    wiki: bool = False,
 ) -> str:
     """The text normalisation used both to train (``corpusmill train-classifier``) and to score: first
-    ``max_chars`` characters, (``mask``: HTML entities decoded, URLs -> ``xurl``, @mentions -> ``xuser``),
-    lower-cased, punctuation split from words, one line."""
+    ``max_chars`` characters, (``wiki``: wiki markup ``== x ==``, ````x````, NEWLINE_TOKEN remnants removed),
+    (``mask``: HTML entities decoded, URLs -> ``xurl``, @mentions -> ``xuser``), lower-cased, punctuation
+    split from words, one line."""
     if max_chars:
         text = text[:max_chars]
+    if wiki:
+        for rx, rep in _WIKI:
+            text = rx.sub(rep, text)
     if mask:
         text = _MENTION.sub(" xuser ", _URL.sub(" xurl ", html.unescape(text)))
     if lowercase:
@@ -203,7 +215,8 @@ class FastTextScorer:
     Args:
         model_path: the ``.bin`` / ``.ftz`` model; ``None`` = the shipped default model (trained on the
             shared labelled sets, calibrated: its ``.metrics.json`` holds a logistic map from the fastText
-            logit and the word-list score to P(toxic), and the recommended threshold).
+            logit, the logit of the hashed n-gram model beside it and the word-list score to P(toxic),
+            and the recommended threshold).
         positive_labels: labels (with or without ``__label__``) whose probabilities are summed. Default: the
             ``positive_label`` recorded by train-classifier next to the model, else ``("toxic",
             "positive")`` (dolma's Jigsaw models use ``toxic`` / ``non_toxic``).
@@ -228,10 +241,12 @@ class FastTextScorer:
         self.split_punct = split_punct
         self.max_chars = max_chars
         self.mask = False
+        self.wiki = False
         self._model = None
         self._positive: frozenset[str] | None = None
         self._calibration: dict[str, Any] | None = None
         self._words: WordListScorer | None = None
+        self._linear = None
 
     def model_languages(self) -> list[str] | None:
         """The languages recorded with a local model (the shipped one: en, de, pt), else None."""
@@ -258,10 +273,15 @@ class FastTextScorer:
         meta = dict(side.get("preprocessing") or {})
         meta["positive_label"] = side.get("positive_label")
         self.mask = bool(meta.get("mask", False))
+        self.wiki = bool(meta.get("wiki", False))
         if meta.get("max_chars") and self.max_chars and self.max_chars > meta["max_chars"]:
             self.max_chars = int(meta["max_chars"])
         self._calibration = side.get("calibration")
-        if self._calibration and "wordlist" in self._calibration["features"]:
+        if side.get("linear_model"):  # the hashed n-gram model next to it (a calibration input)
+            from corpusmill.curation.filters.toxicity_linear import HashedLinear
+
+            self._linear = HashedLinear.load(Path(self.model_path).parent / side["linear_model"])
+        if self._calibration and {"wordlist", "wordlist_hits"} & set(self._calibration["features"]):
             self._words = WordListScorer()
             self._words.setup()
         if self.lowercase is None:
@@ -285,40 +305,88 @@ class FastTextScorer:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_model"] = state["_words"] = None
+        state["_model"] = state["_words"] = state["_linear"] = None
         return state
 
     def score(self, text: str) -> float:
         return self.score_many([text])[0]
 
+    def _prepare(self, text: str) -> str:
+        return prepare_text(
+            text, lowercase=self.lowercase, split_punct=self.split_punct, max_chars=self.max_chars, mask=self.mask,
+            wiki=self.wiki,
+        )
+
+    def _probs(self, prepared: list[str]) -> list[float]:
+        """P(positive labels) of non-empty prepared texts, one ``predict`` call (fastText loops in C++)."""
+        if not prepared:
+            return []
+        all_labels, all_probs = self._model.predict(prepared, k=-1)
+        return [
+            min(1.0, max(0.0, sum(float(pr) for lab, pr in zip(labels, probs) if lab in self._positive)))
+            for labels, probs in zip(all_labels, all_probs)
+        ]
+
     def score_many(self, texts: list[str]) -> list[float]:
-        """One ``predict`` call for the whole list (fastText loops in C++)."""
         if self._model is None:
             self.setup()
-        prepared = [
-            prepare_text(t, lowercase=self.lowercase, split_punct=self.split_punct, max_chars=self.max_chars, mask=self.mask)
-            for t in texts
-        ]
-        nonempty = [i for i, t in enumerate(prepared) if t]
-        out = [0.0] * len(texts)
-        if nonempty:
-            all_labels, all_probs = self._model.predict([prepared[i] for i in nonempty], k=-1)
-            for i, labels, probs in zip(nonempty, all_labels, all_probs):
-                p = sum(float(pr) for lab, pr in zip(labels, probs) if lab in self._positive)
-                out[i] = min(1.0, max(0.0, p))
-        if self._calibration:
-            out = [self._calibrate(out[i], texts[i]) if prepared[i] else 0.0 for i in range(len(texts))]
+        cal = self._calibration
+        if not cal:
+            prepared = [self._prepare(t) for t in texts]
+            nonempty = [i for i, t in enumerate(prepared) if t]
+            out = [0.0] * len(texts)
+            for i, p in zip(nonempty, self._probs([prepared[i] for i in nonempty])):
+                out[i] = p
+            return out
+        out = []
+        for f in self.feature_rows(texts, cal["features"], int(cal.get("window", 0))):
+            z = cal["intercept"] + sum(c * f[name] for c, name in zip(cal["coef"], cal["features"])) if f else -1e9
+            out.append(1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0)
         return out
 
-    def _calibrate(self, p: float, text: str) -> float:
-        """Logistic map of (fastText logit, word-list score) -> P(toxic), fitted on held-out rows."""
-        cal = self._calibration
-        p = min(max(p, 1e-5), 1 - 1e-5)
-        feats = {"fasttext_logit": math.log(p / (1 - p))}
-        if self._words is not None:
-            feats["wordlist"] = self._words.score(text[: self.max_chars] if self.max_chars else text)
-        z = cal["intercept"] + sum(c * feats[f] for c, f in zip(cal["coef"], cal["features"]))
-        return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    def feature_rows(self, texts: list[str], names: Iterable[str], window: int = 0) -> list[dict[str, float] | None]:
+        """The calibration's inputs per text (None for a text without words): ``fasttext_logit`` (whole
+        text), ``fasttext_max_logit`` (the most toxic of the half-overlapping windows of ``window`` tokens;
+        a shorter text is its own window), ``linear_logit`` (the hashed n-gram model the sidecar names,
+        :mod:`~corpusmill.curation.filters.toxicity_linear`), ``wordlist`` (the word-list score),
+        ``wordlist_hits`` (log(1 + listed words))."""
+        if self._model is None:
+            self.setup()
+        names = set(names)
+        prepared = [self._prepare(t) for t in texts]
+        nonempty = [i for i, t in enumerate(prepared) if t]
+        rows: list[dict[str, float] | None] = [None] * len(texts)
+        for i, p in zip(nonempty, self._probs([prepared[i] for i in nonempty])):
+            rows[i] = {"fasttext_logit": _logit(p)}
+        if "fasttext_max_logit" in names:
+            windows, owner = [], []
+            for i in nonempty:
+                rows[i]["fasttext_max_logit"] = rows[i]["fasttext_logit"]
+                toks = prepared[i].split()
+                if window and len(toks) > window:
+                    for start in range(0, len(toks) - window // 2, window // 2):
+                        windows.append(" ".join(toks[start : start + window]))
+                        owner.append(i)
+            for i, p in zip(owner, self._probs(windows)):
+                rows[i]["fasttext_max_logit"] = max(rows[i]["fasttext_max_logit"], _logit(p))
+        if "linear_logit" in names:
+            for i, z in zip(nonempty, self._linear.margin([prepared[i] for i in nonempty])):
+                rows[i]["linear_logit"] = z
+        if names & {"wordlist", "wordlist_hits"}:
+            if self._words is None:
+                self._words = WordListScorer()
+                self._words.setup()
+            for i in nonempty:
+                t = texts[i][: self.max_chars] if self.max_chars else texts[i]
+                hit, n = self._words.counts(t)
+                rows[i]["wordlist"] = self._words.score_counts(hit, n)
+                rows[i]["wordlist_hits"] = math.log1p(hit)
+        return rows
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-5), 1 - 1e-5)
+    return math.log(p / (1 - p))
 
 
 # --------------------------------------------------------------------------------------------------

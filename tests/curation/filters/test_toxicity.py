@@ -228,6 +228,10 @@ def test_wordlist_toxicity_pickles():
 def test_prepare_text():
     assert prepare_text("Hello,\nWORLD!!") == "hello , world ! !"
     assert prepare_text("Hello,\nWORLD", lowercase=False, split_punct=False) == "Hello, WORLD"
+    # wiki talk markup (as in the Wikipedia Toxicity comments) is removed when the model was trained so
+    wiki = "`== Vandalism ==  Stop it. ``Quoted`` NEWLINE;_TOKEN ok`"
+    assert prepare_text(wiki, wiki=True) == 'vandalism stop it . " quoted " ok'
+    assert "=" in prepare_text(wiki) and "newline" in prepare_text(wiki)
 
 
 def test_profanity_check_scorer():

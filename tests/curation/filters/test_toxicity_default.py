@@ -11,7 +11,7 @@ import pytest
 from corpusmill.curation.document import new_document
 from corpusmill.curation.filters.toxicity import DEFAULT_MODEL, FastTextScorer, Toxicity, sidecar_path
 from corpusmill.curation.stage import apply_stage
-from corpusmill.tools.toxicity_default import binary_metrics, fit_logistic
+from corpusmill.tools.toxicity_default import DEFAULT_FEATURES, binary_metrics, fit_logistic
 from corpusmill.tools.toxicity_sets import SETS, load_set
 
 
@@ -39,9 +39,11 @@ def test_split_rules_match_provenance(sets):
 
 
 def test_shipped_model_is_small_calibrated_and_has_its_recipe():
-    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 5_000_000
+    linear = DEFAULT_MODEL.with_name(DEFAULT_MODEL.stem + ".linear.npz")
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size + linear.stat().st_size < 5_000_000
     side = json.loads(sidecar_path(DEFAULT_MODEL).read_text())
-    assert side["calibration"]["features"] == ["fasttext_logit", "wordlist"]
+    assert side["calibration"]["features"] == DEFAULT_FEATURES == ["fasttext_logit", "linear_logit", "wordlist"]
+    assert side["linear_model"] == linear.name
     assert 0.0 < side["threshold"] < 1.0
     assert set(side["dev_metrics"]) == set(SETS)
     t = Toxicity()
@@ -84,6 +86,9 @@ def test_default_beats_profanity_check_where_it_was_not_trained(sets):
         assert report[name][0] > report[name][1] + 0.2, (name, report[name])
     # Davidson was profanity-check's training data; ours stays close to it there
     assert report["davidson"][0] > 0.93
+    # WikiTox: below profanity-check (0.750 vs 0.826), which was trained on Wikipedia talk comments of the
+    # same corpus, possibly these (docs/toxicity.md); this guards against a regression of ours
+    assert report["wikitox"][0] > 0.72
 
 
 def test_fit_logistic_recovers_a_known_map():
@@ -99,6 +104,10 @@ def test_fit_logistic_recovers_a_known_map():
     coef, intercept = fit_logistic(xs, ys, l2=0.0)
     assert coef[0] == pytest.approx(0.8, abs=0.1) and coef[1] == pytest.approx(2.0, abs=0.3)
     assert intercept == pytest.approx(-1.0, abs=0.2)
+    # weights: a row of weight 2 counts as two rows of weight 1
+    w2 = fit_logistic(xs[:1000] + xs[:1000] + xs[1000:], ys[:1000] + ys[:1000] + ys[1000:], l2=0.0)
+    ww = fit_logistic(xs, ys, l2=0.0, weights=[2.0] * 1000 + [1.0] * 3000)
+    assert ww[0] == pytest.approx(w2[0], abs=1e-6) and ww[1] == pytest.approx(w2[1], abs=1e-6)
 
 
 def test_default_scores_only_the_languages_it_was_trained_on():
@@ -123,6 +132,35 @@ def test_cli_mistakes_are_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "--sets" in err[0] and "--input" in err[1]
     assert not (tmp_path / "m.ftz").exists()
+
+
+def test_eval_toxicity_checks_scorers_and_model_before_work(tmp_path, capsys):
+    from corpusmill.cli import main
+
+    not_a_model = tmp_path / "m.bin"
+    not_a_model.write_text("not a model")
+    csv = tmp_path / "rows.csv"
+    csv.write_text("text,label\nhello,0\n")
+    assert main(["eval-toxicity", "--sets", str(tmp_path), "--scorers", "wordlist,nope"]) == 2
+    assert main(["eval-toxicity", "--sets", str(tmp_path), "--model", str(tmp_path / "missing.bin")]) == 2
+    assert main(["eval-toxicity", "--sets", str(tmp_path), "--model", str(not_a_model)]) == 2
+    assert main(["eval-toxicity", "--input", str(csv), "--positive", "1", "--model", str(not_a_model)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4, err
+    assert "'nope'" in err[0] and "missing.bin does not exist" in err[1]
+    assert "not a fastText model" in err[2] and "not a fastText model" in err[3]
+
+
+def test_long_text_is_scored_by_its_most_toxic_window():
+    sc = FastTextScorer(None)
+    neutral = "The committee met on Tuesday to discuss the budget of the new library building. " * 30
+    toxic = "fuck you, you worthless piece of shit."
+    names = ["fasttext_logit", "fasttext_max_logit", "wordlist", "wordlist_hits"]
+    long, short, empty = sc.feature_rows([neutral + toxic + " " + neutral, toxic, " "], names, 50)
+    assert long["fasttext_max_logit"] > long["fasttext_logit"] + 1.0
+    assert short["fasttext_max_logit"] == short["fasttext_logit"]  # a short text is its own window
+    assert long["wordlist_hits"] == short["wordlist_hits"] > 0 and long["wordlist"] < short["wordlist"]
+    assert empty is None
 
 
 def test_eval_toxicity_reports_every_set(shared_data, tmp_path, capsys):
