@@ -1,7 +1,7 @@
 """WARC -> Parquet end to end: corpusmill ``curate`` vs a datatrove pipeline, with resiliparse and with
 trafilatura, each run a fresh process (what a user waits for), the four alternating.
 
-    .venv/bin/python benchmarks/bench_warc_e2e.py [--copies 20] [--repeat 3]
+    .venv/bin/python benchmarks/bench_warc_e2e.py [--copies 20] [--repeat 3] [--extractors resiliparse,trafilatura]
 
 Input: the shared CC-MAIN-2020-34 WARC excerpt concatenated ``--copies`` times (gzip members append; 16
 HTML responses per copy) plus the whirlwind capture once, in one shard. Both sides: one task, one worker,
@@ -15,6 +15,8 @@ Like with like:
   ``include_tables=True`` (our settings; its defaults favour precision and deduplicate across documents,
   which drops text and makes the output order-dependent), ``include_comments=False`` on both.
 * datatrove's per-document timeout is raised to 30 s so that no page is lost to it on a loaded machine.
+* both run with compiled bytecode, as after an install: one untimed warm-up run each fills a bytecode
+  cache (``PYTHONPYCACHEPREFIX``) that an environment with ``PYTHONDONTWRITEBYTECODE`` would not keep.
 Ours runs the ``curate`` command (reader, extract stage, accounting, curated/dropped/manifest Parquet).
 """
 

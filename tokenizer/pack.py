@@ -1,8 +1,8 @@
 """Pack curated Parquet into token shards for training, and verify a pack.
 
-``pack`` reads documents batch by batch, encodes them in worker processes (:class:`Encoder`), adds EOS,
-routes each to ``val`` or ``train`` by its id hash, writes fixed-size shards (optionally in a seeded
-global shuffle), then ``{split}/documents.parquet`` and ``manifest.json``. Everything is built in
+``pack`` reads documents batch by batch, encodes them in threads (tiktoken) or worker processes (HF),
+adds EOS, routes each to ``val`` or ``train`` by its id hash, writes fixed-size shards (optionally in a
+seeded global shuffle), then ``{split}/documents.parquet`` and ``manifest.json``. Everything is built in
 ``OUT/.partial-<pid>/`` and moved into place at the end, manifest last; reruns give byte-identical files.
 ``verify`` checks shards against the manifest and re-encodes a seeded sample with HF ``tokenizers``.
 The five steps and the checks in detail: docs/tokenizer.md, "Packing".
