@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import fsspec
-import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document
 
+from corpusmill.curation.arrow_rows import table_from_rows
 from corpusmill.curation.document import DROPPED, ERROR, ERRORED, EVENT, REASON, SHARD_END, STAGE, STATUS
 from corpusmill.curation.rows import curated_row, dropped_row
 from corpusmill.curation.sanitize import fix_str, sanitize
@@ -219,7 +219,7 @@ class ShardSink:
         write_table_atomic(
             f"{self.output_dir}/manifest",
             f"{shard_key(st.source_file)}.parquet",
-            pa.Table.from_pylist([row], schema=MANIFEST_SCHEMA),
+            table_from_rows([row], MANIFEST_SCHEMA),
             self.compression,
         )
         del self._shards[st.source_file]

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from corpusmill.curation.arrow_rows import table_from_rows
+
 TMP_PREFIX = ".tmp-"
 
 
@@ -53,7 +55,7 @@ class AtomicParquetWriter:
 
     def _flush(self) -> None:
         if self._rows:
-            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
+            self._writer.write_table(table_from_rows(self._rows, self.schema))  # (pa.array would import pandas)
             self.rows_written += len(self._rows)
             self._rows = []
 

@@ -6,7 +6,6 @@ import json
 import logging
 from typing import Any
 
-import duckdb
 import fsspec
 
 from corpusmill.curation.accounting import AccountingError, manifest_path
@@ -18,9 +17,11 @@ def _glob(output_dir: str, sub: str) -> str:
     return f"{output_dir.rstrip('/')}/{sub}/*.parquet"
 
 
-def _connect(output_dir: str) -> duckdb.DuckDBPyConnection:
+def _connect(output_dir: str) -> "duckdb.DuckDBPyConnection":  # noqa: F821
     """A DuckDB connection that reads ``output_dir``; object stores go through fsspec (DuckDB's own
     httpfs extension would be downloaded at run time)."""
+    import duckdb  # here, not at import: the engines import this module at start-up
+
     con = duckdb.connect()
     fs = fsspec.core.url_to_fs(output_dir)[0]
     if fs.protocol not in ("file", ("file", "local")):

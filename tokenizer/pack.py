@@ -1,8 +1,8 @@
 """Pack curated Parquet into token shards for training, and verify a pack.
 
-``pack`` reads documents batch by batch, encodes them in worker processes (:class:`Encoder`), adds EOS,
-routes each to ``val`` or ``train`` by its id hash, writes fixed-size shards (optionally in a seeded
-global shuffle), then ``{split}/documents.parquet`` and ``manifest.json``. Everything is built in
+``pack`` reads documents batch by batch, encodes them in threads (tiktoken) or worker processes (HF),
+adds EOS, routes each to ``val`` or ``train`` by its id hash, writes fixed-size shards (optionally in a
+seeded global shuffle), then ``{split}/documents.parquet`` and ``manifest.json``. Everything is built in
 ``OUT/.partial-<pid>/`` and moved into place at the end, manifest last; reruns give byte-identical files.
 ``verify`` checks shards against the manifest and re-encodes a seeded sample with HF ``tokenizers``.
 The five steps and the checks in detail: docs/tokenizer.md, "Packing".
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpusmill import atomic
-from corpusmill.tokenizer.fast_encode import Encoder
+from corpusmill.tokenizer.fast_encode import Encoder, _sanitize
 from corpusmill.tokenizer.formats import (
     FORMATS, LLMC_HEADER_BYTES, LLMC_MAGIC, MEGATRON_DTYPE_CODES, MEGATRON_MAGIC, ShardWriter, eos_position, token_dtype,
 )
@@ -40,6 +40,7 @@ from corpusmill.tokenizer.shards import MANIFEST, open_shards
 log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_TOKENS = 100_000_000
+CHUNK_BYTES = 1 << 18  # text per encoding work unit
 SPLITS = ("train", "val")
 
 # ---------------------------------------------------------------------------------------------------
@@ -58,6 +59,17 @@ def _init_worker(tokenizer: str, backend: str, eos_id: int, append: bool) -> Non
 def _encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Encode documents; return (concatenated uint32 tokens with EOS/EOT, per-document lengths)."""
     eos, append = _EOS
+    tt = _ENC.tt
+    if tt is not None:
+        # tiktoken straight into numpy buffers (no Python int per token; the GIL is released meanwhile)
+        arrs = [tt.encode_to_numpy(_sanitize(t), disallowed_special=()) for t in texts]
+        body = np.fromiter(map(len, arrs), dtype=np.int64, count=len(arrs))
+        if not arrs:
+            return np.zeros(0, np.uint32), body
+        mark = np.array([eos], dtype=np.uint32)
+        parts: list = [mark] * (2 * len(arrs))
+        parts[(0 if append else 1)::2] = arrs  # one EOS after (before) each document
+        return np.concatenate(parts), body + 1
     ids = _ENC.encode_batch(texts)
     body = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.uint32, count=int(body.sum()))
@@ -186,25 +198,32 @@ def pack(
     out = Path(out)
     workers = (os.cpu_count() or 1) if workers is None else workers
 
-    first = next(iter_doc_batches(paths, batch_rows=32), None)
-    probe = [t[:4000] for t in first.texts] if first else []  # calibration sample for backend="auto"
-    enc = Encoder(tok_json, backend=encoder, check_texts=probe)
-    dtype = token_dtype(fmt, enc.vocab_size)
-    append = eos_position(fmt) == "append"
-    shard_tokens = shard_tokens or DEFAULT_SHARD_TOKENS
-    if seq_len:  # whole blocks per shard: datatrove's per-file samples == the stream's blocks
-        shard_tokens = max(seq_len + 1, shard_tokens // (seq_len + 1) * (seq_len + 1))
-    splits = SPLITS if val_fraction > 0 else SPLITS[:1]
-
-    out.mkdir(parents=True, exist_ok=True)
-    partial = out / f".partial-{os.getpid()}"
-    _remove_dead_partials(out)
-    shutil.rmtree(partial, ignore_errors=True)
+    # one reading thread for the whole pack: its first batch is the calibration sample for backend="auto",
+    # and it reads ahead while the encoder is built
+    stream = prefetch(iter_doc_batches(paths, batch_rows=batch_rows))
     try:
-        manifest, t_encode = _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, shard_tokens,
-                                        val_fraction, splits, shuffle, seed, workers, batch_rows, progress)
-    finally:
+        first = next(stream, None)
+        probe = [t[:4000] for t in first.texts[:32]] if first else []
+        enc = Encoder(tok_json, backend=encoder, check_texts=probe)
+        dtype = token_dtype(fmt, enc.vocab_size)
+        append = eos_position(fmt) == "append"
+        shard_tokens = shard_tokens or DEFAULT_SHARD_TOKENS
+        if seq_len:  # whole blocks per shard: datatrove's per-file samples == the stream's blocks
+            shard_tokens = max(seq_len + 1, shard_tokens // (seq_len + 1) * (seq_len + 1))
+        splits = SPLITS if val_fraction > 0 else SPLITS[:1]
+
+        out.mkdir(parents=True, exist_ok=True)
+        partial = out / f".partial-{os.getpid()}"
+        _remove_dead_partials(out)
         shutil.rmtree(partial, ignore_errors=True)
+        try:
+            manifest, t_encode = _pack_into(partial, out, itertools.chain([first] if first else [], stream), paths,
+                                            tok_json, enc, fmt, dtype, append, seq_len, shard_tokens, val_fraction,
+                                            splits, shuffle, seed, workers, progress)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    finally:
+        stream.close()  # stops the reading thread if the pack failed
 
     seconds = time.perf_counter() - t0
     text_bytes = sum(v["text_bytes"] for v in manifest["splits"].values())
@@ -255,8 +274,8 @@ def _remove_dead_partials(out: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, shard_tokens, val_fraction, splits,
-               shuffle, seed, workers, batch_rows, progress) -> tuple[dict, float]:
+def _pack_into(partial, out, stream, paths, tok_json, enc, fmt, dtype, append, seq_len, shard_tokens, val_fraction,
+               splits, shuffle, seed, workers, progress) -> tuple[dict, float]:
     """Build the pack in ``partial``, move it into ``out``; return (manifest, time encoding finished)."""
     tok_name = tok_json.parent.name or "corpusmill"
     writers = {s: ShardWriter(partial / s, s, fmt, dtype, shard_tokens, tok_name, shuffled=shuffle) for s in splits}
@@ -269,10 +288,20 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
     meta: deque = deque()
 
     def batches():
-        for b in prefetch(iter_doc_batches(paths, batch_rows=batch_rows)):
+        # work units of about CHUNK_BYTES of text, so the encoding threads stay evenly busy
+        for b in stream:
             keep = [i for i, t in enumerate(b.texts) if t]
-            meta.append((b, keep))
-            yield [b.texts[i] for i in keep]
+            rows, unit, size = len(b.ids), [], 0  # the batch's row count goes with its first unit
+            for i in keep:
+                unit.append(i)
+                size += b.nbytes[i]
+                if size >= CHUNK_BYTES:
+                    meta.append((b, unit, rows, rows and rows - len(keep)))
+                    yield [b.texts[j] for j in unit]
+                    unit, size, rows = [], 0, 0
+            if unit or rows:
+                meta.append((b, unit, rows, rows and rows - len(keep)))
+                yield [b.texts[j] for j in unit]
 
     bar = None
     if progress:
@@ -281,9 +310,9 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
         bar = tqdm(total=parquet_rows(paths), unit="doc", desc="packing", file=sys.stderr)
     init = (str(tok_json), enc.backend, enc.eos_id, append)
     for flat, lengths in _ordered_map(_encode, batches(), workers, init, 4 * max(1, workers), enc):
-        b, keep = meta.popleft()
-        rows_per_file[str(b.path)] += len(b.ids)
-        empty += len(b.ids) - len(keep)
+        b, keep, rows, n_empty = meta.popleft()
+        rows_per_file[str(b.path)] += rows
+        empty += n_empty
         is_val = np.array([val_fraction > 0 and id_unit(b.ids[i]) < val_fraction for i in keep], dtype=bool)
         starts = np.concatenate([[0], np.cumsum(lengths)])
         for s in splits:
@@ -301,7 +330,7 @@ def _pack_into(partial, out, paths, tok_json, enc, fmt, dtype, append, seq_len, 
             d["text_bytes"].extend(b.nbytes[keep[j]] for j in sel)
             d["source_file"].extend([str(b.path)] * len(sel))
         if bar is not None:
-            bar.update(len(b.ids))
+            bar.update(rows)
     if bar is not None:
         bar.close()
     t_encode = time.perf_counter()

@@ -92,7 +92,7 @@ def _tag_soup():
     from hypothesis import strategies as st
 
     names = st.sampled_from(["div", "DIV", "br", "Br", "img", "p", "a", "span1", "wbr", "source", "sources",
-                             "abcdefgh", "h1", "x"])
+                             "abcdefgh", "h1", "x", "AREA", "Input", "imgs", "col9", "br-x", "hr\t", "metas", "b"])
     piece = st.one_of(
         st.builds(lambda n: f"<{n}>", names), st.builds(lambda n: f"</{n}>", names),
         st.builds(lambda n: f"<{n}/>", names), st.builds(lambda n, a: f"<{n} {a}>", names, st.text("ab=\"'/< ", max_size=6)),
