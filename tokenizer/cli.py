@@ -160,7 +160,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--val-fraction", type=float, default=0.01, help="documents (by id hash) in the val split (default 0.01)")
     p.add_argument("--shuffle", action="store_true", help="shuffle documents within each split (seeded)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="encoding processes (default: CPU count; 1 = in-process)")
+    p.add_argument("--workers", type=int, default=None, help="encoding workers: threads with the tiktoken encoder, processes with HF's (default: CPU count; 1 = in-process)")
     p.add_argument("--encoder", choices=["auto", "tiktoken", "hf"], default="auto",
                    help="auto: tiktoken when it reproduces HF ids on a probe set, else HF")
     p.add_argument("--no-progress", action="store_true")
