@@ -31,17 +31,32 @@ def chained(shard: Shard, chain):
         yield d
 
 
-def run(shard: Shard, chain, quality, per_shard: bool) -> tuple[float, int, int]:
-    """(seconds, peak traced bytes, kept) for read + chain + quality over one shard."""
-    tracemalloc.start()
+def run(shard: Shard, chain, quality, per_shard: bool, trace: bool = False) -> tuple[float, float, int]:
+    """(read + chain seconds, quality seconds, peak traced bytes or 0) over one shard; timed runs are not
+    traced (tracemalloc slows Python code several times)."""
+    if trace:
+        tracemalloc.start()
     t0 = time.perf_counter()
     docs = chained(shard, chain)
-    out = apply_stage_per_shard(quality, docs) if per_shard else (apply_stage(quality, d) for d in docs)
-    kept = sum(1 for d in out if "cm_status" not in d.metadata and "cm_event" not in d.metadata)
-    secs = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return secs, peak, kept
+    q: dict[str, float] = {}
+    if per_shard:
+        docs = apply_stage_per_shard(quality, docs, q)
+    else:
+        def streaming(docs):
+            for d in docs:
+                t = time.perf_counter()
+                apply_stage(quality, d)
+                q["s"] = q.get("s", 0.0) + time.perf_counter() - t
+                yield d
+        docs = streaming(docs)
+    for _d in docs:
+        pass
+    total = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] if trace else 0
+    if trace:
+        tracemalloc.stop()
+    qs = sum(q.values())
+    return total - qs, qs, peak
 
 
 def main() -> None:
@@ -57,25 +72,22 @@ def main() -> None:
     files = sorted(Path(args.data, "webtext").glob("dolma_*.gz"))
     print(f"load before {os.getloadavg()}")
     print("| shard | records | text MB | peak MB streaming | peak MB per shard | held extra MB | read + chain s "
-          "| + quality s (streaming) | + quality s (per shard) |")
+          "| quality s (streaming) | quality s (per shard) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for f in files:
         shard = Shard(path=str(f), source_file=f"webtext/{f.name}", reader="jsonl", options={}, size=f.stat().st_size)
         texts = [d.text for d in read_shard(shard) if "cm_event" not in d.metadata]
         mb = sum(len(t.encode()) for t in texts) / 1e6
-        res = {"chain": [], "stream": [], "shard": []}
+        res = {"stream": [], "shard": []}
         for _ in range(args.rounds):  # interleaved
-            t0 = time.perf_counter()
-            for _d in chained(shard, chain):
-                pass
-            res["chain"].append((time.perf_counter() - t0, 0, 0))
             res["stream"].append(run(shard, chain, stream_q, False))
             res["shard"].append(run(shard, chain, shard_q, True))
-        med = {k: statistics.median(r[0] for r in v) for k, v in res.items()}
-        peak = {k: statistics.median(r[1] for r in v) / 1e6 for k, v in res.items() if k != "chain"}
+        med = {"chain": statistics.median(r[0] for v in res.values() for r in v)}
+        med.update({k: statistics.median(r[1] for r in v) for k, v in res.items()})
+        peak = {k: run(shard, chain, stream_q if k == "stream" else shard_q, k == "shard", trace=True)[2] / 1e6
+                for k in ("stream", "shard")}
         print(f"| {f.name} | {len(texts)} | {mb:.2f} | {peak['stream']:.2f} | {peak['shard']:.2f} | "
-              f"{peak['shard'] - peak['stream']:.2f} | {med['chain']:.2f} | {med['stream'] - med['chain']:.2f} | "
-              f"{med['shard'] - med['chain']:.2f} |")
+              f"{peak['shard'] - peak['stream']:.2f} | {med['chain']:.2f} | {med['stream']:.2f} | {med['shard']:.2f} |")
     print(f"load after {os.getloadavg()}")
 
 

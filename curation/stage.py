@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from datatrove.data import Document
 
 from corpusmill.curation.document import EVENT, SHARD_END, is_alive, reject, signals
+from corpusmill.curation.text.doc_stats import drop_stats
 from corpusmill.curation.text.languages import in_scope
 
 log = logging.getLogger("corpusmill")
@@ -243,10 +244,12 @@ def apply_stage_per_shard(stage: Filter, docs: Iterable[Document], seconds: dict
         if md.get(EVENT) == SHARD_END:
             yield from decide(sf)
             yield doc
-        elif sf in held:
-            held[sf].append(doc)
-        elif is_alive(doc) and in_stage_scope(stage, doc):
-            held[sf] = [doc]
+        elif sf in held or (is_alive(doc) and in_stage_scope(stage, doc)):
+            # Hold rather than run a second pass over the shard (which would keep only scores but read it and
+            # run every earlier stage twice); a held document sheds the filters' text cache, which is ~35x
+            # its text (measured in docs/filters.md, "Quality classifier"), and later stages rebuild it.
+            drop_stats(doc)
+            held.setdefault(sf, []).append(doc)
         else:
             yield doc
     for sf in list(held):
