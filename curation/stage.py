@@ -9,19 +9,24 @@ and may reject it by returning a reason string.
 :func:`apply_stage` is the one place that runs a stage on a document: engines call it, it turns
 exceptions into counted errors so one bad document never stops a run, and a document outside a stage's
 ``languages`` or ``sources`` scope passes untouched. Stages with ``batch_size > 1`` (model scorers) are
-fed lists through :func:`apply_stage_batch`, with the same results and error accounting.
+fed lists through :func:`apply_stage_batch`, with the same results and error accounting. A filter with
+``per_shard`` set (keep the top X % of each shard) decides a shard's documents together: both engines pass
+each shard, in position order and ending with its shard-end event, through :func:`apply_stage_per_shard`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 import traceback
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 from datatrove.data import Document
 
-from corpusmill.curation.document import is_alive, reject, signals
+from corpusmill.curation.document import EVENT, SHARD_END, is_alive, reject, signals
+from corpusmill.curation.text.doc_stats import drop_stats
 from corpusmill.curation.text.languages import in_scope
 
 log = logging.getLogger("corpusmill")
@@ -55,6 +60,9 @@ class Stage:
     #: ``source_kind`` values (web, book, wikipedia, ...) this stage applies to (None: every document).
     #: Set from a recipe's ``sources:`` by :func:`corpusmill.curation.registry.build_stage`.
     sources: frozenset[str] | None = None
+    #: True: a filter whose verdicts depend on the whole shard (e.g. keep the best X % of it); the engines then
+    #: hold a shard's documents and hand the ones it judges to ``filter_shard`` in one call at the shard's end
+    per_shard: bool = False
 
     def setup(self) -> None:
         """Load models or other heavy state. Called once per worker before the first document."""
@@ -89,6 +97,11 @@ class Filter(Stage):
         """One verdict per document (as :meth:`filter`), or an exception instance for a document that failed.
         Override to score a batch in one call; if it raises, no document may have been changed yet."""
         return [self.filter(d) for d in docs]
+
+    def filter_shard(self, docs: list[Document]) -> list[Any]:
+        """With ``per_shard``: one verdict per document of a whole shard (those it judges, in position
+        order), or an exception instance for a document that failed."""
+        return self.filter_batch(docs)
 
 
 class Transform(Stage):
@@ -182,3 +195,64 @@ def apply_stage_batch(stage: Stage, docs: list[Document]) -> list[Document]:
         except Exception as e:
             _record_error(stage, d, e)
     return docs
+
+
+def apply_stage_shard(stage: Filter, docs: list[Document]) -> list[Document]:
+    """Run a ``per_shard`` filter on the live, in-scope documents of one whole shard in one ``filter_shard``
+    call; returns the documents it judged. Never raises: if the call itself fails, each of them is a counted
+    error (verdicts that depend on the whole shard cannot be recovered one document at a time)."""
+    todo = [d for d in docs if is_alive(d) and in_stage_scope(stage, d)]
+    if not todo:
+        return todo
+    try:
+        results = stage.filter_shard(todo)
+        if len(results) != len(todo):
+            raise ValueError(f"shard call returned {len(results)} results for {len(todo)} documents")
+    except Exception as e:
+        results = [e] * len(todo)
+    for d, r in zip(todo, results):
+        try:
+            if isinstance(r, BaseException):
+                raise r
+            _record(stage, d, r)
+        except Exception as e:
+            _record_error(stage, d, e)
+    return todo
+
+
+def apply_stage_per_shard(stage: Filter, docs: Iterable[Document], seconds: dict[str, float] | None = None) -> Iterator[Document]:
+    """``docs`` (one or more shards, each in position order and ending with its shard-end event) through a
+    ``per_shard`` filter, in the same order. A shard is held from the first document the stage judges to
+    its end event, then decided by :func:`apply_stage_shard`; documents before that pass at once. The
+    seconds spent deciding are added to ``seconds[source_file]``. Both engines call this, so their
+    decisions are the same; a shard is always decided whole (a stream that stops before a shard's end
+    event decides what it holds, with a warning)."""
+    held: dict[str, list[Document]] = {}
+
+    def decide(sf: str) -> list[Document]:
+        shard = held.pop(sf, [])
+        if shard:
+            t0 = time.perf_counter()
+            apply_stage_shard(stage, shard)
+            if seconds is not None:
+                seconds[sf] = seconds.get(sf, 0.0) + time.perf_counter() - t0
+        return shard
+
+    for doc in docs:
+        md = doc.metadata
+        sf = md.get("source_file")
+        if md.get(EVENT) == SHARD_END:
+            yield from decide(sf)
+            yield doc
+        elif sf in held or (is_alive(doc) and in_stage_scope(stage, doc)):
+            # Hold rather than run a second pass over the shard (which would keep only scores but read it and
+            # run every earlier stage twice); a held document sheds the filters' text cache, which is ~35x
+            # its text (measured in docs/filters.md, "Quality classifier"), and later stages rebuild it.
+            drop_stats(doc)
+            held.setdefault(sf, []).append(doc)
+        else:
+            yield doc
+    for sf in list(held):
+        log.warning("stage %s: the stream ended before the end of shard %s; deciding its %d held documents",
+                    stage.name, sf, len(held[sf]))
+        yield from decide(sf)

@@ -7,7 +7,8 @@ No stage is implemented twice: the DoFns below wrap the very objects the datatro
 Graph: ``Create(shards) -> Reshuffle -> ReadShard -> Stage:<name>... [-> Dedup:* (corpusmill.pipelines.beam_dedup)]
 -> key by shard -> GroupByKey -> WriteShard``. Grouping by shard lets one worker write a shard's Parquet files and manifest; the
 records of one shard must therefore fit in a worker's memory (a raw shard of a few GB is fine on a
-Dataflow worker; split larger inputs).
+Dataflow worker; split larger inputs). A ``per_shard`` filter (top X % of each shard) is preceded by the
+same grouping, so it sees each shard whole wherever it sits in the recipe (after dedup too).
 
 Local runs use ``FnApiRunner``: Beam's ``DirectRunner`` first tries to download the Prism runner
 binary, which fails (or hangs) offline. ``--direct_running_mode=multi_processing
@@ -27,8 +28,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from corpusmill.curation.accounting import ShardSink, shard_done
 from corpusmill.curation.document import EVENT, REASON, SHARD_END, STAGE, STATUS, is_alive
-from corpusmill.curation.registry import DEDUP_STAGES, build_stage
-from corpusmill.curation.stage import apply_stage, apply_stage_batch
+from corpusmill.curation.registry import DEDUP_STAGES, build_stage, stage_class
+from corpusmill.curation.stage import Filter, apply_stage, apply_stage_batch, apply_stage_per_shard
 from corpusmill.pipelines.inputs import Shard, list_shards
 from corpusmill.pipelines.recipe import Recipe, RecipeError
 from corpusmill.pipelines.shard_reading import read_shard
@@ -117,6 +118,57 @@ class StageDoFn(beam.DoFn):
             yield WindowedValue(d, MIN_TIMESTAMP, [GlobalWindow()])
 
 
+class ShardStageDoFn(beam.DoFn):
+    """A ``per_shard`` filter on one grouped shard: its records in position order, shard-end event last,
+    through :func:`~corpusmill.curation.stage.apply_stage_per_shard` (as the datatrove step does)."""
+
+    def __init__(self, stage: str, params: dict[str, Any]) -> None:
+        self.stage_name = stage
+        self.params = params
+        self._stage = None
+
+    def setup(self) -> None:
+        self._stage = build_stage(self.stage_name, self.params)
+        self._stage.setup()
+
+    def process(self, item) -> Iterable:
+        _, docs = item
+        seconds: dict[str, float] = {}
+        for doc in apply_stage_per_shard(self._stage, sorted(docs, key=_order), seconds):
+            md = doc.metadata
+            if md.get(EVENT) == SHARD_END:
+                md.setdefault("stage_seconds", {})[self.stage_name] = seconds.pop(md["source_file"], 0.0)
+            elif STATUS in md and md.get(STAGE) == self._stage.name:
+                Metrics.counter(NS, f"{md[STATUS]}:{md[STAGE]}:{md[REASON]}").inc()
+            yield doc
+
+
+class PerShardStage(beam.PTransform):
+    """Group by shard, then :class:`ShardStageDoFn`: one shuffle of the documents that reach the stage."""
+
+    def __init__(self, stage: str, params: dict[str, Any]) -> None:
+        super().__init__()
+        self.stage_name = stage
+        self.params = params
+
+    def expand(self, docs):
+        return (
+            docs
+            | "KeyByShard" >> beam.Map(lambda d: (d.metadata["source_file"], d))
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Decide" >> beam.ParDo(ShardStageDoFn(self.stage_name, self.params))
+        )
+
+
+def holds_shards(stage: str, params: dict[str, Any]) -> bool:
+    """Whether the recipe stage decides whole shards (a filter overriding ``filter_shard`` built with
+    ``per_shard`` on; constructors are cheap and do not load models)."""
+    cls = stage_class(stage)
+    if not (isinstance(cls, type) and issubclass(cls, Filter)) or cls.filter_shard is Filter.filter_shard:
+        return False
+    return bool(getattr(build_stage(stage, params), "per_shard", False))
+
+
 def _order(doc) -> tuple:
     """Records by position, the shard-end event last."""
     md = doc.metadata
@@ -169,7 +221,10 @@ def build_beam_pipeline(p: beam.Pipeline, recipe: Recipe, shards: list[Shard], o
                 docs = add_dedup(docs, split_stages(recipe)[1])
                 dedup_done = True
             continue
-        docs = docs | f"Stage{i:02d}:{spec.stage}" >> beam.ParDo(StageDoFn(spec.stage, spec.params))
+        if holds_shards(spec.stage, spec.params):
+            docs = docs | f"Stage{i:02d}:{spec.stage}" >> PerShardStage(spec.stage, spec.params)
+        else:
+            docs = docs | f"Stage{i:02d}:{spec.stage}" >> beam.ParDo(StageDoFn(spec.stage, spec.params))
     sink_options = dict(
         compression=recipe.compression, row_group_size=recipe.row_group_size, dropped_text_chars=recipe.dropped_text_chars
     )

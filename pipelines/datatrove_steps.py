@@ -4,7 +4,8 @@
   rank), skipping shards whose manifest already exists for the same recipe (resume), and reports
   progress;
 - :class:`StageStep` runs one curation stage (a Filter or a Transform) on every document (in batches of
-  the stage's ``batch_size``, never across a shard end);
+  the stage's ``batch_size``, never across a shard end; a ``per_shard`` filter decides each shard whole at
+  its shard-end event);
 - :class:`SinkStep` writes Parquet and the per-shard manifest through :class:`ShardSink`.
 
 Each is an ordinary datatrove step: put datatrove's own steps between them if you like (they see
@@ -21,9 +22,9 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from corpusmill.curation.accounting import ShardSink, shard_done
-from corpusmill.curation.document import EVENT, SHARD_END, STATUS, is_alive
+from corpusmill.curation.document import EVENT, SHARD_END, STAGE, STATUS, is_alive
 from corpusmill.curation.registry import build_stage
-from corpusmill.curation.stage import apply_stage, apply_stage_batch
+from corpusmill.curation.stage import apply_stage, apply_stage_batch, apply_stage_per_shard
 from corpusmill.pipelines.inputs import Shard
 from corpusmill.pipelines.progress import Progress
 from corpusmill.pipelines.shard_reading import read_shard
@@ -96,6 +97,9 @@ class StageStep(PipelineStep):
             self._stage.setup()
         stage = self._stage
         seconds: dict[str, float] = {}
+        if getattr(stage, "per_shard", False):
+            yield from self._run_per_shard(stage, data, seconds)
+            return
         if getattr(stage, "batch_size", 1) > 1:
             yield from self._run_batched(stage, data, seconds)
             return
@@ -147,6 +151,20 @@ class StageStep(PipelineStep):
                 if len(alive) >= stage.batch_size:
                     yield from flush()
         yield from flush()
+
+
+    def _run_per_shard(self, stage, data: DocumentsPipeline, seconds: dict[str, float]) -> DocumentsPipeline:
+        """A shard's documents wait from the first one the stage judges to the shard's end, then are decided
+        together (:func:`~corpusmill.curation.stage.apply_stage_per_shard`, as on Beam)."""
+        for doc in apply_stage_per_shard(stage, data, seconds):
+            md = doc.metadata
+            if md.get(EVENT) == SHARD_END:
+                md.setdefault("stage_seconds", {})[self.stage_name] = seconds.pop(md["source_file"], 0.0)
+            elif md.get(STAGE) == stage.name and STATUS in md:
+                self.stat_update("dropped")
+            elif is_alive(doc):
+                self.stat_update("kept")
+            yield doc
 
 
 class SinkStep(PipelineStep):

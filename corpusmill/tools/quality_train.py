@@ -5,8 +5,8 @@ negatives raw crawl text, each given as ``READER:GLOB`` (any corpusmill reader; 
 through ``extract`` first). Documents are split into train and held-out sets by a hash of their group
 (a book's editions stay together), training documents are cut into chunks of about ``--chunk-chars``
 characters and the larger class is subsampled to the smaller. The held-out documents are scored whole:
-ROC-AUC, precision / recall at the threshold, and the score percentiles the stage's ``top_fraction``
-uses go to ``<model stem>.quality.json`` beside the model.
+ROC-AUC, precision / recall at the threshold, and the score percentiles the stage's
+``top_fraction_of_training_crawl`` uses go to ``<model stem>.quality.json`` beside the model.
 """
 
 from __future__ import annotations

@@ -205,6 +205,10 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "data" / "toxicity_fast
 
 
 def read_sidecar(model_path: str | os.PathLike) -> dict[str, Any]:
+    if "://" in str(model_path):  # a staged / remote model: its local copy has the sidecar beside it
+        from corpusmill.curation.assets import localize
+
+        model_path = localize(model_path)
     sc = sidecar_path(model_path)
     return json.loads(sc.read_text()) if sc.is_file() else {}
 
@@ -249,15 +253,11 @@ class FastTextScorer:
         self._linear = None
 
     def model_languages(self) -> list[str] | None:
-        """The languages recorded with a local model (the shipped one: en, de, pt), else None."""
-        if "://" in self.model_path:
-            return None
+        """The languages recorded with the model (the shipped one: en, de, pt), else None."""
         return read_sidecar(self.model_path).get("languages")
 
     def recommended_threshold(self) -> float | None:
-        """The threshold recorded with a local model (the shipped one: derived on its dev rows)."""
-        if "://" in self.model_path:
-            return None
+        """The threshold recorded with the model (the shipped one: derived on its dev rows)."""
         t = read_sidecar(self.model_path).get("threshold")
         return float(t) if t is not None else None
 
