@@ -142,8 +142,9 @@ def fetch_wheel_member(asset: WheelAsset, target: Path, *, timeout: float = 600)
 
 
 #: the sidecars a model file may have beside it (``<stem><suffix>``): ``train-classifier`` / ``train-toxicity``
-#: metrics and calibration (toxicity), ``train-quality``'s training record (quality); staged and fetched with it
-SIDECAR_SUFFIXES = (".metrics.json", ".quality.json")
+#: metrics and calibration (toxicity), ``train-toxicity``'s hashed n-gram model (a calibration input named by
+#: the metrics), ``train-quality``'s training record (quality); staged and fetched with it
+SIDECAR_SUFFIXES = (".metrics.json", ".linear.npz", ".quality.json")
 
 
 def sidecars(path: str | os.PathLike) -> list[Path]:
