@@ -152,9 +152,10 @@ def main() -> int:
 def _sample_corpus(shared_data, out, max_bytes):
     """The sample corpus; when the shared data has less distinct text than max_bytes, whole copies of it
     (same ids: the same documents are held out in every copy) up to max_bytes. (copies, distinct bytes)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    from corpusmill.tokenizer.sample_corpus import write_sample_corpus
 
     paths = write_sample_corpus(shared_data, out, max_bytes=max_bytes, files=4)
     tables = [pq.read_table(p) for p in paths]
