@@ -4,7 +4,8 @@ GPT-4 style: the cl100k split regex (:data:`bpe.SPLIT_PATTERN`), bytes mapped by
 learned over the byte strings (all 256 bytes in the alphabet: no unknown token, ``decode(encode(x)) == x``).
 Ids: special tokens (``<|endoftext|>`` = 0), the 256 bytes, then merges in learned order; saved with
 ``ignore_merges=True`` (a pre-token in the vocabulary is one id, as in tiktoken). Merges are learned by
-``rustbpe`` (default) or HF ``tokenizers``' ``BpeTrainer`` (``backend="hf"``).
+our counting front-end + numba merge loop (``backend="ours"``, default; the same merges as rustbpe),
+``rustbpe`` or HF ``tokenizers``' ``BpeTrainer`` (``backend="hf"``); docs/tokenizer.md, "Training".
 
 Documents stream from Parquet batch by batch (``reader.py``); optional weights by ``source_kind`` /
 ``language`` repeat or thin documents deterministically; a held-out fraction (by id hash) is left out for
