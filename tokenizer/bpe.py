@@ -70,6 +70,16 @@ def merges_from_ranks(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
     return merges
 
 
+def merges_from_ids(merges: list[tuple[int, int]]) -> list[tuple[bytes, bytes]]:
+    """Byte merges from ``(left id, right id)`` merges numbered as rustbpe does (ids 0-255 = bytes, 256 + i =
+    the i-th merge), in the form :func:`merges_from_ranks` gives for rustbpe's ranks."""
+    tb = [bytes([i]) for i in range(256)]
+    for a, b in merges:
+        tb.append(tb[a] + tb[b])
+    # a byte string made by two merges keeps the later id, as rustbpe's ranks read into a dict do
+    return merges_from_ranks({t: i for i, t in enumerate(tb)})
+
+
 def tokenizer_from_merges(merges: list[tuple[bytes, bytes]], specials: list[str]):
     """Our byte-level BPE ``tokenizers.Tokenizer`` from merges in learned order: ids are the special
     tokens, then the 256 bytes in byte order, then one id per merge."""

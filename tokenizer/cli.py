@@ -124,9 +124,10 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--weight", action="append", default=[], help="sampling weight COLUMN=VALUE:W, column source_kind or language (repeatable)")
     p.add_argument("--heldout-fraction", type=float, default=0.01, help="documents left out (by id hash) for the report (default 0.01)")
     p.add_argument("--max-bytes", type=_int, default=None, help="stop feeding after this many text bytes")
-    p.add_argument("--min-frequency", type=int, default=0, help="minimum pair count for a merge (uses the hf backend)")
-    p.add_argument("--backend", choices=("rustbpe", "hf"), default=None,
-                   help="BPE learner: rustbpe (default when installed, faster) or HF tokenizers' BpeTrainer")
+    p.add_argument("--min-frequency", type=int, default=0, help="minimum pair count for a merge (ours and hf backends)")
+    p.add_argument("--backend", choices=("ours", "rustbpe", "hf"), default=None,
+                   help="BPE learner: ours (default: chunk counting + numba merge loop, rustbpe's merges), "
+                        "rustbpe, or HF tokenizers' BpeTrainer")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
 

@@ -4,7 +4,8 @@ GPT-4 style: the cl100k split regex (:data:`bpe.SPLIT_PATTERN`), bytes mapped by
 learned over the byte strings (all 256 bytes in the alphabet: no unknown token, ``decode(encode(x)) == x``).
 Ids: special tokens (``<|endoftext|>`` = 0), the 256 bytes, then merges in learned order; saved with
 ``ignore_merges=True`` (a pre-token in the vocabulary is one id, as in tiktoken). Merges are learned by
-``rustbpe`` (default) or HF ``tokenizers``' ``BpeTrainer`` (``backend="hf"``).
+our counting front-end + numba merge loop (``backend="ours"``, default; the same merges as rustbpe),
+``rustbpe`` or HF ``tokenizers``' ``BpeTrainer`` (``backend="hf"``); docs/tokenizer.md, "Training".
 
 Documents stream from Parquet batch by batch (``reader.py``); optional weights by ``source_kind`` /
 ``language`` repeat or thin documents deterministically; a held-out fraction (by id hash) is left out for
@@ -15,6 +16,7 @@ the vocabulary report. Writes ``tokenizer.json``, ``tokenizer_config.json`` + ``
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import sys
 import time
@@ -27,6 +29,7 @@ from corpusmill.tokenizer.bpe import (
     META_FILE,
     SPLIT_PATTERN,
     TOKENIZER_FILE,
+    merges_from_ids,
     merges_from_ranks,
     new_tokenizer,
     new_trainer,
@@ -100,11 +103,24 @@ def training_batches(
             return
 
 
-#: BPE merge learners. Measured side by side on 10 MB of the shared data, vocab 16k (benchmarks/RESULTS.md):
-#: rustbpe (Rust, parallel counting, heap of pairs) learns the same merges as HF's BpeTrainer in about half
-#: its time and 2.6x faster than bpeasy; HF stays available (``backend="hf"``) and is used when rustbpe
-#: is not installed.
-BACKENDS = ("rustbpe", "hf")
+#: BPE merge learners (measured side by side, benchmarks/RESULTS.md "BPE training"). "ours": counting
+#: front-end in C-speed Python (bpe_count) + numba merge loop (bpe_merge), the same merges as rustbpe with
+#: 64-bit counts; rustbpe: Rust, its regex runs over every document; hf: HF's BpeTrainer (``min_frequency``).
+BACKENDS = ("ours", "rustbpe", "hf")
+
+
+def _train_ours(batches: Iterator[list[str]], vocab_size: int, specials: list[str], min_frequency: int):
+    from corpusmill.tokenizer.bpe_count import PretokenCounter
+
+    learn_merges = merge_kernel()
+    if learn_merges is None:
+        raise ValueError("backend 'ours' needs numba (set CORPUSMILL_JIT=1 or use --backend rustbpe)")
+    counter = PretokenCounter()
+    for batch in batches:
+        counter.update(batch)
+    flat, offsets, counts = counter.arrays()
+    merges, _ = learn_merges(flat, offsets, counts, vocab_size - len(specials) - 256, max(min_frequency, 1))
+    return tokenizer_from_merges(merges_from_ids(merges.tolist()), specials)
 
 
 def _train_rustbpe(texts: Iterator[str], vocab_size: int, specials: list[str], min_frequency: int):
@@ -120,7 +136,32 @@ def _train_rustbpe(texts: Iterator[str], vocab_size: int, specials: list[str], m
     return tokenizer_from_merges(merges_from_ranks(ranks), specials)
 
 
+def merge_kernel():
+    """numba's compiled merge loop (compiled, or loaded from numba's cache, by the first call), or None
+    when ``CORPUSMILL_JIT=0`` or numba fails (a warning says why)."""
+    global _KERNEL
+    if _KERNEL is None:
+        _KERNEL = False
+        if os.environ.get("CORPUSMILL_JIT", "1").strip().lower() not in ("0", "false", "no", "off"):
+            try:
+                import numpy as np
+
+                from corpusmill.tokenizer import bpe_merge
+
+                bpe_merge.learn_merges(np.frombuffer(b"abab", np.uint8), np.array([0, 4]), np.array([1]), 1, 1)
+                _KERNEL = bpe_merge.learn_merges
+            except Exception as e:  # ImportError, numba's compile errors
+                log.warning("corpusmill: numba BPE merge loop unavailable (%s: %s); using rustbpe or HF", type(e).__name__, e)
+    return _KERNEL or None
+
+
+_KERNEL = None
+
+
 def default_backend() -> str:
+    """"ours" when numba works, else rustbpe, else hf."""
+    if merge_kernel() is not None:
+        return "ours"
     try:
         import rustbpe  # noqa: F401
     except ImportError:
@@ -173,7 +214,10 @@ def train_tokenizer(
         raise ValueError(f"vocab_size {vocab_size} too small: needs > 256 bytes + {len(specials)} special tokens")
     w = weights if isinstance(weights, Weights) else Weights.parse(weights)
 
-    backend = backend or ("hf" if min_frequency > 1 else default_backend())
+    if backend is None:
+        backend = default_backend()
+        if backend == "rustbpe" and min_frequency > 1:  # rustbpe has no min_frequency
+            backend = "hf"
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     stats = TrainInputs()
@@ -184,7 +228,9 @@ def train_tokenizer(
         bar = tqdm(total=parquet_rows(paths), unit="doc", desc="reading", file=sys.stderr)
     t0 = time.perf_counter()
     batches = training_batches(paths, stats, heldout_fraction, w, max_bytes, progress=bar)
-    if backend == "rustbpe":
+    if backend == "ours":
+        tok = _train_ours(prefetch(batches), vocab_size, specials, min_frequency)
+    elif backend == "rustbpe":
         tok = _train_rustbpe((t for batch in prefetch(batches) for t in batch), vocab_size, specials, min_frequency)
     else:
         tok = new_tokenizer()
