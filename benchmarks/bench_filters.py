@@ -334,8 +334,10 @@ def end_to_end(args) -> int:
         for k in ("datatrove", "corpusmill"):
             print(f"{k:10s} median of {args.repeat}: wall {med[k][0]:7.2f}s ({len(samples) / med[k][0]:6.1f} docs/s, "
                   f"{n_bytes / 1e6 / med[k][0]:.2f} MB/s)  cpu {med[k][1]:7.2f}s")
+        pairs = [(d[0] / o[0], d[1] / o[1]) for d, o in zip(times["datatrove"], times["corpusmill"])]
         print(f"speed-up (medians): wall {med['datatrove'][0] / med['corpusmill'][0]:.1f}x, "
-              f"cpu {med['datatrove'][1] / med['corpusmill'][1]:.1f}x; memo {'warm' if args.warm else 'cold each run'}")
+              f"cpu {med['datatrove'][1] / med['corpusmill'][1]:.1f}x; per run pair (wall/cpu): "
+              + ", ".join(f"{a:.1f}/{b:.1f}" for a, b in pairs) + f"; memo {'warm' if args.warm else 'cold each run'}")
         print(f"kept: datatrove {len(dt_kept)}, corpusmill {len(our_kept)}; drops (stage, reason): "
               + ", ".join(f"{k[0]}/{k[1]} {v}" for k, v in sorted(dt_drops.items(), key=str)))
         if dt_drops != our_drops_cmp:
