@@ -208,7 +208,8 @@ def _kept_datatrove(out: Path) -> dict[int, tuple]:
     for f in sorted(out.glob("*.parquet")):
         for r in pq.read_table(f).to_pylist():
             md = r.get("metadata") or {}
-            rows[int(r["id"])] = (r["text"], md.get("language"), md.get("language_score"))
+            score = md.get("language_score")  # fastText's can exceed 1 by ~1e-5; ours are capped at 1.0
+            rows[int(r["id"])] = (r["text"], md.get("language"), None if score is None else min(1.0, score))
     return rows
 
 
