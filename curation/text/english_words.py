@@ -448,3 +448,14 @@ def english() -> SpacyEnglishWords:
             if _english is None:
                 _english = SpacyEnglishWords()
     return _english
+
+
+def clear_memos() -> None:
+    """Empty every per-chunk / per-word memo (benchmarks measure the cold start with it)."""
+    from corpusmill.curation.text import word_props
+
+    e = english()
+    for m in (e._memo, e._props, e._sent_memo, word_props.NON_SYMBOL, word_props.HAS_ALPHA):
+        m.clear()
+        m._old = {}
+    e._changed.clear()

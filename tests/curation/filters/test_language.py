@@ -307,3 +307,40 @@ def test_missing_model_path_is_a_clear_error(tmp_path):
     f = LanguageID(model_path=tmp_path / "nope.bin")
     with pytest.raises(AssetError, match="nope.bin"):
         f.setup()
+
+
+# ---------------------------------------------------------------------------------------------------
+# text_prep="datatrove": the same fastText input, scores and decisions as datatrove's LanguageFilter
+# ---------------------------------------------------------------------------------------------------
+def test_normalise_text_equals_regex_collapse():
+    for t in ["a\u00a0 b\n\nc\u2028d\x1ce ", "  ", "x\u3000y\x85z\t", "plain text", "\u200b zero width"]:
+        assert normalise_text(t, None) == re.sub(r"\s+", " ", t).strip()
+
+
+def test_text_prep_datatrove_matches_datatrove_language_filter(lid_path, shared_data):
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import LanguageFilter
+    from fasttext.FastText import _FastText
+
+    from corpusmill.tools.shared_corpus import load_webtext
+
+    dt = LanguageFilter(languages=["en"])
+    dt.model._model = _FastText(str(lid_path))  # the same lid.176.ftz (datatrove's own download is offline)
+    ours = LanguageID(languages=["en"], model_path=lid_path, text_prep="datatrove", max_chars=None)
+    ours.setup()
+    docs = [s for s in load_webtext(shared_data) if s.text.strip()][::4]
+    bad = []
+    for s in docs:
+        d = Document(text=s.text, id=s.id, metadata={})
+        keep_dt = dt.filter(d)
+        doc = new_document(s.text, "web", 0)
+        apply_stage(ours, doc)
+        keep_ours = "cm_status" not in doc.metadata
+        # fastText's probabilities can exceed 1 by ~1e-5; ours are capped at 1.0
+        if (keep_dt, d.metadata["language"]) != (keep_ours, doc.metadata["language"]) or abs(
+            min(1.0, d.metadata["language_score"]) - doc.metadata["language_score"]
+        ) > 1e-6:
+            bad.append((s.id, keep_dt, keep_ours, d.metadata["language_score"], doc.metadata["language_score"]))
+    assert len(docs) > 150 and bad == [], bad[:5]
+    with pytest.raises(ValueError, match="text_prep"):
+        LanguageID(text_prep="nfc")
