@@ -6,7 +6,7 @@
     python benchmarks/ab_layout_filters.py run /tmp/old OLD /tmp/mix.json  # alternate with:
     python benchmarks/ab_layout_filters.py run . NEW /tmp/mix.json         # (prints CPU s and the decisions)
 """
-import json, sys, time, os
+import importlib, json, os, sys, time
 if sys.argv[1] == "dump":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from corpusmill.tools.shared_corpus import benchmark_mix
@@ -16,16 +16,15 @@ if sys.argv[1] == "dump":
 tree, kind, inp = sys.argv[2:5]
 sys.path.insert(0, tree)
 from datatrove.data import Document
-if kind == "OLD":
-    from curation.filters import C4Quality, FineWebQuality, GopherQuality, GopherRepetition
-    from curation.filters.text_stats import english
-    from curation.stage import apply_stage
-    from curation.document import REASON, STAGE, STATUS
-else:
-    from corpusmill.curation.filters import C4Quality, FineWebQuality, GopherQuality, GopherRepetition
-    from corpusmill.curation.text.english_words import english
-    from corpusmill.curation.stage import apply_stage
-    from corpusmill.curation.document import REASON, STAGE, STATUS
+# the same modules under both layouts: ``curation.*`` before the move, ``corpusmill.curation.*`` after
+pre = "" if kind == "OLD" else "corpusmill."
+filters = importlib.import_module(pre + "curation.filters")
+C4Quality, FineWebQuality = filters.C4Quality, filters.FineWebQuality
+GopherQuality, GopherRepetition = filters.GopherQuality, filters.GopherRepetition
+english = importlib.import_module(pre + ("curation.filters.text_stats" if kind == "OLD" else "curation.text.english_words")).english
+apply_stage = importlib.import_module(pre + "curation.stage").apply_stage
+document = importlib.import_module(pre + "curation.document")
+REASON, STAGE, STATUS = document.REASON, document.STAGE, document.STATUS
 docs = json.load(open(inp))
 chain = [GopherRepetition(), GopherQuality(), C4Quality(filter_no_terminal_punct=False), FineWebQuality()]
 english()
