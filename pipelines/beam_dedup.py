@@ -88,10 +88,11 @@ def bucket_edges(item, survivor: str = "first", config: DedupConfig | None = Non
         for i, j in pairs:
             yield (0, nodes[i], nodes[j])
         return
-    nodes = {node(ident, survivor) for ident, _ in members}
-    m = min(nodes)
+    # two passes over the (re-iterable) group, holding one node: the minimum, then a star around it
+    m = min(node(ident, survivor) for ident, _ in members)
     graphs = (0, 1) if key[0] == "x" else (0,)
-    for v in sorted(nodes):
+    for ident, _ in members:
+        v = node(ident, survivor)
         if v != m:
             for g in graphs:
                 yield (g, m, v)
