@@ -133,7 +133,7 @@ def monitored_run(cmd: list[str], out: Path, interval: float = 0.2) -> dict:
     while True:
         done = proc.poll() is not None
         try:
-            names = [n for n in os.listdir(logs) if n not in started]
+            names = [n for n in os.listdir(logs) if n not in started and (logs / n).is_dir()]
         except OSError:
             names = []
         for n in sorted(names):
