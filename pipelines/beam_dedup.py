@@ -5,8 +5,9 @@
       -> cluster sizes (Count.PerKey) -> ClusterInfo per doc id -> joined to the docs by id -> marked
 
 A node is ordered by the survivor rule, (-length | 0, source_file, position, id), so a cluster's root
-(its smallest node) is its survivor. Exact (g = 1) and dedup (g = 0) graphs run together. No step
-holds more than one group, and groups are streamed (no combine over all edges, no side input).
+(its smallest node) is its survivor. Exact (g = 1) and dedup (g = 0) graphs run together. No combine
+over all edges, no side input; the star and (unverified) bucket steps iterate a group twice and hold
+O(1) of its elements, so a high-degree node costs memory only where the runner materialises groups.
 Rounds are unrolled (a Beam graph is static); the last step fails loudly if they did not suffice.
 """
 
