@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/dedup_corpus.py OUT --docs 100000 [--seed 0 --shard-docs 10000]
 
 Writes ``OUT/docs/part-{k:05d}.jsonl`` (``{"id", "text"}`` per line, ``--shard-docs`` per shard;
-``--append`` keeps the shards already there and writes only the missing ones), ``OUT/truth.parquet`` (one row per document: ``index``, ``id``, ``group`` = index of the original
-it copies (itself for an original), ``kind`` = original / exact / near, ``jaccard`` = true word
-5-gram Jaccard with the original after corpusmill's normalisation, for near copies) and
+``--append`` keeps the shards already there and writes only the missing ones), ``OUT/truth.parquet``
+(one row per document: ``index``, ``id``, ``group`` = index of the original it copies (itself for an
+original), ``kind`` = original / exact / near, ``jaccard`` = true word 5-gram Jaccard with the
+original after corpusmill's normalisation, for near copies; per shard in ``OUT/truth/``) and
 ``OUT/corpus.json`` (parameters and counts).
 
 Sentence pool: every distinct normalised sentence of 6 to 40 words of the English books (newest
