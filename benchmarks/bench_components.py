@@ -2,6 +2,10 @@
 in-memory cluster_table (scipy), on generated duplicate graphs; prints a markdown table.
 
     .venv/bin/python benchmarks/bench_components.py --docs 100000,400000 --tasks 4
+
+``--runs RUN[,RUN...]`` instead: the cluster phases and the marker's look-ups on the kept run
+directories of ``bench_dedup_growth.py --keep`` (their ``_dedup`` work directory is reused), each
+task a fresh process; prints CPU seconds and peak RSS (ru_maxrss) per phase, largest task.
 """
 
 from __future__ import annotations
@@ -80,13 +84,70 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _child(code: str) -> tuple[float, float]:
+    """Run ``code`` in a fresh interpreter; (CPU s, peak RSS MB) of that process."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    _, status, ru = os.wait4(proc.pid, 0)
+    if status:
+        raise RuntimeError(f"phase failed ({status}): {code}")
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+MARK = """
+import sys, pyarrow.dataset as ds
+from corpusmill.curation.dedup.clusters import ClusterLookup
+run = sys.argv[1] if len(sys.argv) > 1 else {run!r}
+lk = ClusterLookup(run + "/_dedup")
+t = ds.dataset(run + "/_predup/curated", format="parquet").to_table(columns=["id", "source_file"])
+n = 0
+for b in t.to_batches(max_chunksize=10000):
+    for i, sf in zip(b.column(0).to_pylist(), b.column(1).to_pylist()):
+        n += lk.get(i, sf) is not None
+print("marker look-ups", t.num_rows, "in clusters", n)
+"""
+
+
+def run_phases(run: Path, tasks: int) -> dict:
+    """Each cluster phase (and the marker's look-ups) on ``run/_dedup``, task by task, fresh processes."""
+    from corpusmill.curation.dedup.components import converged_round
+
+    work = str(run / "_dedup")
+    res: dict[str, list] = {}
+
+    def phase(name: str, ph: str, n: int, r: int = 0) -> None:
+        for t in range(n):
+            c, m = _child(f"from corpusmill.curation.dedup.components import run_task; "
+                          f"run_task({work!r}, {ph!r}, {t}, {n}, round={r})")
+            res.setdefault(name, []).append((c, m))
+
+    phase("clusters-prepare", "prepare", 1)
+    phase("clusters-init", "init", tasks)
+    r = 0
+    while converged_round(work, tasks) is None:
+        phase("clusters-rounds", "round", tasks, r)
+        r += 1
+    for ph in ("labels", "survivors", "mapping"):
+        phase(f"clusters-{ph}", ph, tasks)
+    c, m = _child(MARK.format(run=str(run)))
+    res["marker look-ups"] = [(c, m)]
+    return {k: (round(sum(c for c, _ in v), 2), round(max(m for _, m in v), 1)) for k, v in res.items()} | {"rounds": r}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", default="100000,400000")
     ap.add_argument("--tasks", type=int, default=4)
     ap.add_argument("--max-records", type=int, default=200_000)
+    ap.add_argument("--runs", default="", help="kept run directories of bench_dedup_growth.py (phase mode)")
     a = ap.parse_args()
     print(f"python {sys.version.split()[0]}, load {os.getloadavg()}")
+    if a.runs:
+        for run in a.runs.split(","):
+            out = run_phases(Path(run), a.tasks)
+            print(json.dumps({"run": run, "tasks": a.tasks, "load": os.getloadavg(), "phases (CPU s, peak RSS MB)": out}))
+        return
     print("| docs | docs in clusters | edge records (all bands) | one task (scipy) CPU s | rounds | many tasks CPU s | "
           "many / one | CPU µs per edge record | same mapping |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")

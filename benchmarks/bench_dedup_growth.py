@@ -10,11 +10,14 @@ run is one ``corpusmill curate`` subprocess; a monitor samples every process of 
 datatrove's forkserver and its workers, the multiprocessing manager) from /proc every 0.2 s:
 
 - CPU: utime + stime of each process, the increase between two samples charged to the phase that
-  is running (a phase starts when its ``logs/<phase>`` directory appears); a process that ends
-  loses at most its last 0.2 s;
+  is running (a phase starts when its ``logs/<phase>`` directory appears: curate, signatures,
+  buckets, clusters-prepare, clusters-init, clusters-round* (reported together as clusters-rounds),
+  clusters-labels, clusters-survivors, clusters-mapping, final); a process that ends loses at most
+  its last 0.2 s;
 - memory: VmHWM (peak RSS) of each process per phase (at each phase change the peaks of the living
-  processes are reset through /proc/PID/clear_refs, so a process that lives through several phases,
-  the CLI running the one-task cluster phase, is charged per phase);
+  processes are reset through /proc/PID/clear_refs, so a process that lives through several phases
+  is charged per phase); a worker that lives less than 0.2 s may be missed (the cluster tasks also
+  record the records they held, ``task_stats``);
 - datatrove's own per-step times (``logs/<phase>/stats.json``), for the profile of each phase.
 
 Results are printed as JSON lines and appended to ``--out``/results.jsonl.
@@ -32,7 +35,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PHASES = ("curate", "signatures", "buckets", "clusters", "final")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -111,24 +113,38 @@ engine:
     )
 
 
+def phase_key(name: str) -> str:
+    """Log directory -> reported phase: the star rounds (``clusters-round000``...) are one phase."""
+    return "clusters-rounds" if name.startswith("clusters-round") else name
+
+
 def monitored_run(cmd: list[str], out: Path, interval: float = 0.2) -> dict:
+    """Run ``cmd`` and charge CPU and peak RSS of its process tree to the phase that is running (the
+    newest ``out/logs/<phase>`` directory; every cluster phase is a datatrove run of its own)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(out.parent / f"{out.name}.stderr", "w"))
     last_cpu: dict[int, float] = {}
-    cpu = {p: 0.0 for p in PHASES}
-    cpu["startup"] = 0.0
-    peak: dict[str, dict[int, float]] = {p: {} for p in PHASES + ("startup",)}
-    started: dict[str, float] = {}
+    cpu: dict[str, float] = {"startup": 0.0}
+    peak: dict[str, dict[int, float]] = {"startup": {}}
+    started: dict[str, float] = {}  # log directory -> first seen
+    order: list[str] = []  # reported phases in run order
     phase = "startup"
+    logs = out / "logs"
     while True:
         done = proc.poll() is not None
-        for p in PHASES:
-            if p not in started and (out / "logs" / p).exists():
-                started[p] = time.perf_counter() - t0
-        current = max(started, key=started.get) if started else "startup"
+        try:
+            names = [n for n in os.listdir(logs) if n not in started and (logs / n).is_dir()]
+        except OSError:
+            names = []
+        for n in sorted(names):
+            started[n] = time.perf_counter() - t0
+        current = phase_key(max(started, key=started.get)) if started else "startup"
         pids = tree(proc.pid) if not done else []
         if current != phase:
             phase = current
+            if phase not in cpu:
+                cpu[phase], peak[phase] = 0.0, {}
+                order.append(phase)
             for pid in pids:
                 reset_hwm(pid)
         for pid in pids:
@@ -147,25 +163,39 @@ def monitored_run(cmd: list[str], out: Path, interval: float = 0.2) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"{cmd} failed ({proc.returncode}); see {out.parent / (out.name + '.stderr')}")
-    ends = {p: started[q] for p, q in zip(PHASES, PHASES[1:]) if p in started and q in started}
-    if "final" in started:
-        ends["final"] = wall
+    first: dict[str, float] = {}
+    for n, t in started.items():
+        first[phase_key(n)] = min(first.get(phase_key(n), t), t)
     res = {"wall_s": round(wall, 1), "phases": {}}
-    for p in PHASES:
+    for i, p in enumerate(order):
+        end = first[order[i + 1]] if i + 1 < len(order) else wall
         workers = {k: v for k, v in peak[p].items() if k != -1}
-        stats_file = out / "logs" / p / "stats.json"
-        steps = {}
-        if stats_file.exists():
-            for st in json.loads(stats_file.read_text()):
-                t = st.get("time_stats") or {}
-                steps[st.get("name", "?")] = round(float(t.get("total", 0.0)), 2)
+        steps: dict[str, float] = {}
+        cc_stats: dict[str, float] = {}
+        runs = [n for n in started if phase_key(n) == p]
+        for n in runs:
+            stats_file = logs / n / "stats.json"
+            if stats_file.exists():
+                for st in json.loads(stats_file.read_text()):
+                    t = st.get("time_stats") or {}
+                    name = st.get("name", "?")
+                    steps[name] = round(steps.get(name, 0.0) + float(t.get("total", 0.0)), 2)
+        if p.startswith("clusters-") and p != "clusters-prepare":  # the tasks' own figures (cc/done)
+            for n in runs:
+                done_dir = out / "_dedup" / "cc" / "done" / n.removeprefix("clusters-")
+                for f in done_dir.glob("t*.json") if done_dir.exists() else ():
+                    for k, v in json.loads(f.read_text()).items():
+                        if k.startswith("max_") and isinstance(v, (int, float)):
+                            cc_stats[k] = max(cc_stats.get(k, 0), v)
         res["phases"][p] = {
-            "wall_s": round(ends.get(p, 0) - started.get(p, 0), 1),
+            "wall_s": round(end - first[p], 1),
             "cpu_s": round(cpu[p], 1),
             "peak_rss_worker_mb": round(max(workers.values()), 1) if workers else None,
             "peak_rss_cli_mb": round(peak[p].get(-1, 0.0), 1),
             "workers": len(workers),
+            "runs": len(runs),
             "step_seconds": steps,
+            **({"task_stats": cc_stats} if cc_stats else {}),
         }
     res["startup_cpu_s"] = round(cpu["startup"], 1)
     res["cpu_s"] = round(sum(cpu.values()), 1)

@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/dedup_corpus.py OUT --docs 100000 [--seed 0 --shard-docs 10000]
 
-Writes ``OUT/docs/part-{k:05d}.jsonl`` (``{"id", "text"}`` per line, ``--shard-docs`` per shard),
-``OUT/truth.parquet`` (one row per document: ``index``, ``id``, ``group`` = index of the original
-it copies (itself for an original), ``kind`` = original / exact / near, ``jaccard`` = true word
-5-gram Jaccard with the original after corpusmill's normalisation, for near copies) and
+Writes ``OUT/docs/part-{k:05d}.jsonl`` (``{"id", "text"}`` per line, ``--shard-docs`` per shard;
+``--append`` keeps the shards already there and writes only the missing ones), ``OUT/truth.parquet``
+(one row per document: ``index``, ``id``, ``group`` = index of the original it copies (itself for an
+original), ``kind`` = original / exact / near, ``jaccard`` = true word 5-gram Jaccard with the
+original after corpusmill's normalisation, for near copies; per shard in ``OUT/truth/``) and
 ``OUT/corpus.json`` (parameters and counts).
 
 Sentence pool: every distinct normalised sentence of 6 to 40 words of the English books (newest
@@ -31,6 +32,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("CORPUSMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -120,12 +122,16 @@ class Corpus:
         return " ".join(words), kind, g
 
 
+TRUTH_SCHEMA = pa.schema([("index", pa.int64()), ("id", pa.string()), ("group", pa.int64()), ("kind", pa.string()),
+                          ("jaccard", pa.float64())])
 _CORPUS: Corpus | None = None
 _POOL: list[str] | None = None  # set before the worker processes fork
 
 
 def _shard(args) -> dict:
-    """Write one shard; returns its ground-truth columns."""
+    """Write one shard and its ground truth (``truth/part-k.parquet``); returns the truth columns."""
+    import pyarrow.parquet as pq
+
     from corpusmill.curation.dedup.minhash import jaccard
     from corpusmill.curation.dedup.normalize import shingle_hashes
 
@@ -145,30 +151,60 @@ def _shard(args) -> dict:
             j = jaccard(shingle_hashes(text), shingle_hashes(corpus.doc(g)[0])) if kind == "near" else None
             for c, v in zip(cols, (i, did, g, kind, j)):
                 cols[c].append(v)
+    truth = Path(out) / "truth" / f"part-{k:05d}.parquet"
+    pq.write_table(pa.table(cols, schema=TRUTH_SCHEMA), truth.with_name("." + truth.name + ".tmp"))
+    os.replace(truth.with_name("." + truth.name + ".tmp"), truth)
     os.replace(tmp, path)
     return cols
 
 
-def generate(out: Path, docs: int, seed: int = 0, shard_docs: int = 10_000, processes: int = 2) -> dict:
+def _known_truth(out: Path, seed: int, lo: int, hi: int, k: int) -> dict:
+    """Truth of a shard written before truth was kept per shard: kind and group only (no jaccard)."""
+    import pyarrow.parquet as pq
+
+    p = out / "truth" / f"part-{k:05d}.parquet"
+    if p.exists():
+        return pq.read_table(p).to_pydict()
+    c = Corpus(seed, pool=[])
+    kinds = [c.kind(i) for i in range(lo, hi)]
+    return {"index": list(range(lo, hi)), "id": [f"d{i:09d}" for i in range(lo, hi)], "group": [g for _, g in kinds],
+            "kind": [kd for kd, _ in kinds], "jaccard": [None] * (hi - lo)}
+
+
+def generate(out: Path, docs: int, seed: int = 0, shard_docs: int = 10_000, processes: int = 2,
+             append: bool = False) -> dict:
+    """Write the corpus. ``append``: shards already on disk (a larger or interrupted earlier run with the
+    same seed and shard size) are kept and only the missing ones generated (document i depends only on
+    (seed, i), so the result is the same corpus)."""
     import multiprocessing as mp
 
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     global _POOL
     pool = _POOL = sentence_pool()
     (out / "docs").mkdir(parents=True, exist_ok=True)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
     jobs = [(str(out), seed, lo, min(docs, lo + shard_docs), k) for k, lo in enumerate(range(0, docs, shard_docs))]
-    if processes > 1:
+    have = {j[4] for j in jobs if append and (out / "docs" / f"part-{j[4]:05d}.jsonl").exists()}
+    if append and have:
+        old = json.loads((out / "corpus.json").read_text()) if (out / "corpus.json").exists() else {}
+        if old.get("seed", seed) != seed or old.get("shard_docs", shard_docs) != shard_docs:
+            raise SystemExit(f"--append: {out} holds a corpus of another seed or shard size")
+    todo = [j for j in jobs if j[4] not in have]
+    if processes > 1 and len(todo) > 1:
         with mp.get_context("fork").Pool(processes) as p:
-            parts = p.map(_shard, jobs, chunksize=1)
+            made = p.map(_shard, todo, chunksize=1)
     else:
-        parts = [_shard(j) for j in jobs]
+        made = [_shard(j) for j in todo]
+    by_k = dict(zip((j[4] for j in todo), made))
+    parts = [by_k[j[4]] if j[4] in by_k else _known_truth(out, *j[1:]) for j in jobs]
     cols = {c: [v for part in parts for v in part[c]] for c in parts[0]} if parts else {}
-    pq.write_table(pa.table(cols), out / "truth.parquet")
+    pq.write_table(pa.table(cols, schema=TRUTH_SCHEMA), out / "truth.parquet")
     kinds = {k: cols["kind"].count(k) for k in ("original", "exact", "near")}
     js = np.array([j for j in cols["jaccard"] if j is not None])
     meta = {"docs": docs, "seed": seed, "shard_docs": shard_docs, "pool_sentences": len(pool), "kinds": kinds,
+            "generated_shards": len(todo), "kept_shards": len(have),
+            "near_with_jaccard": int(js.size),
             "near_jaccard_below_0.8": float((js < 0.8).mean()) if js.size else None,
             "near_jaccard_below_0.7": float((js < 0.7).mean()) if js.size else None}
     (out / "corpus.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -225,8 +261,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard-docs", type=int, default=10_000)
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--append", action="store_true", help="keep the shards already in OUT, generate the missing ones")
     a = ap.parse_args(argv)
-    print(json.dumps(generate(a.out, a.docs, a.seed, a.shard_docs, a.processes)))
+    print(json.dumps(generate(a.out, a.docs, a.seed, a.shard_docs, a.processes, a.append)))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
       -> cluster sizes (Count.PerKey) -> ClusterInfo per doc id -> joined to the docs by id -> marked
 
 A node is ordered by the survivor rule, (-length | 0, source_file, position, id), so a cluster's root
-(its smallest node) is its survivor. Exact (g = 1) and dedup (g = 0) graphs run together. No step
-holds more than one group, and groups are streamed (no combine over all edges, no side input).
+(its smallest node) is its survivor. Exact (g = 1) and dedup (g = 0) graphs run together. No combine
+over all edges, no side input; the star and (unverified) bucket steps iterate a group twice and hold
+O(1) of its elements, so a high-degree node costs memory only where the runner materialises groups.
 Rounds are unrolled (a Beam graph is static); the last step fails loudly if they did not suffice.
 """
 
@@ -88,10 +89,11 @@ def bucket_edges(item, survivor: str = "first", config: DedupConfig | None = Non
         for i, j in pairs:
             yield (0, nodes[i], nodes[j])
         return
-    nodes = {node(ident, survivor) for ident, _ in members}
-    m = min(nodes)
+    # two passes over the (re-iterable) group, holding one node: the minimum, then a star around it
+    m = min(node(ident, survivor) for ident, _ in members)
     graphs = (0, 1) if key[0] == "x" else (0,)
-    for v in sorted(nodes):
+    for ident, _ in members:
+        v = node(ident, survivor)
         if v != m:
             for g in graphs:
                 yield (g, m, v)

@@ -30,6 +30,7 @@ from datatrove.pipeline.base import PipelineStep
 from corpusmill.curation.dedup.clusters import (
     EXACT_DUPLICATE,
     NEAR_DUPLICATE,
+    ROWS_PER_PARTITION,
     ClusterInfo,
     ClusterLookup,
 )
@@ -137,7 +138,7 @@ class DedupClusters(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🧩 dedup clusters"
 
-    def __init__(self, workdir: str | os.PathLike, rows_per_partition: int = 100_000, *, phase: str | None = None,
+    def __init__(self, workdir: str | os.PathLike, rows_per_partition: int = ROWS_PER_PARTITION, *, phase: str | None = None,
                  round: int = 0, max_records: int = DEFAULT_MAX_RECORDS):
         super().__init__()
         self.workdir = str(workdir)
@@ -202,13 +203,13 @@ class DedupMarker(PipelineStep):
     type = "🫂 - DEDUP"
     name = "🏷 dedup marker"
 
-    def __init__(self, workdir: str | os.PathLike, cache_partitions: int = 2):
+    def __init__(self, workdir: str | os.PathLike, cache_shards: int = 2):
         super().__init__()
         self.workdir = join(workdir)  # a local path or an fsspec URL
-        self.cache_partitions = cache_partitions
+        self.cache_shards = cache_shards
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        lookup = ClusterLookup(self.workdir, self.cache_partitions)
+        lookup = ClusterLookup(self.workdir, self.cache_shards)
         for doc in data or ():
             if is_alive(doc):
                 with self.track_time():
@@ -241,7 +242,7 @@ def dedup_documents(
     parts_per_band: int = 1,
     max_buffer_docs: int = MAX_BUFFER_DOCS,
     window_records: int = WINDOW_RECORDS,
-    rows_per_partition: int = 100_000,
+    rows_per_partition: int = ROWS_PER_PARTITION,
     mark: bool = True,
 ) -> DedupResult:
     """Run all four phases in this process over ``docs`` (materialised as a list, split into

@@ -9,7 +9,8 @@ See ``docs/dedup.md``. Engine-agnostic pieces:
 - :mod:`corpusmill.curation.dedup.lsh` - :class:`DedupConfig`, :class:`SignatureWriter`, sorted runs -> edges;
 - :mod:`corpusmill.curation.dedup.verify` - candidate verification (``verify: true`` / ``exact``);
 - :mod:`corpusmill.curation.dedup.storage` - work-directory I/O, local or any fsspec URL;
-- :mod:`corpusmill.curation.dedup.clusters` - components, survivor rule, :class:`ClusterLookup`.
+- :mod:`corpusmill.curation.dedup.clusters` - one-task components, survivor rule, :class:`ClusterLookup`;
+- :mod:`corpusmill.curation.dedup.stars` / :mod:`~corpusmill.curation.dedup.components` - the same as many tasks.
 
 The datatrove steps and the in-process driver live with the engine: :mod:`corpusmill.pipelines.datatrove_dedup`.
 """

@@ -8,7 +8,7 @@ edges) and *dedup* (all edges). Survivor (``DedupConfig.survivor``): ``first`` =
 Verdicts: ``keep`` (the dedup survivor), ``exact_duplicate`` (not its exact cluster's survivor),
 ``near_duplicate`` (the others). Output ``WORK/clusters/part-*.parquet`` (:data:`MAPPING_SCHEMA`),
 partitioned by ``xxh3_64(source_file) % partitions``, then ``_meta.json``; :class:`ClusterLookup` holds
-one partition at a time. Rationale and memory: docs/dedup.md.
+the rows of the shards it is asked about. Rationale and memory: docs/dedup.md.
 """
 
 from __future__ import annotations
@@ -50,9 +50,12 @@ __all__ = [
     "EXACT_DUPLICATE",
     "NEAR_DUPLICATE",
     "partition_of",
+    "ROWS_PER_PARTITION",
 ]
 
 KEEP = "keep"
+ROWS_PER_PARTITION = 20_000  # mapping rows per partition: the clusters-mapping task holds one partition
+MAPPING_ROW_GROUP = 2_048  # the marker reads a shard's rows by row group (source_file statistics)
 EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 
@@ -296,7 +299,7 @@ def _load_identities(workdir: Path, nodes: np.ndarray) -> pa.Table:
 
 
 def build_clusters(
-    workdir: str | os.PathLike, rows_per_partition: int = 100_000, *, use_scipy: bool = True
+    workdir: str | os.PathLike, rows_per_partition: int = ROWS_PER_PARTITION, *, use_scipy: bool = True
 ) -> dict:
     """Run the cluster phase on a work directory (after all bucket jobs). Returns counts."""
     workdir = Path(workdir)
@@ -328,7 +331,7 @@ def build_clusters(
         sub = sub.sort_by([("source_file", "ascending"), ("position", "ascending"), ("id", "ascending")])
         path = out_dir / f"part-{p:05d}.parquet"
         tmp = _tmp_name(path)
-        pq.write_table(sub, tmp)
+        pq.write_table(sub, tmp, row_group_size=MAPPING_ROW_GROUP)
         os.replace(tmp, path)
     verdicts = table["verdict"].to_pylist()
     meta = {
@@ -354,35 +357,38 @@ class ClusterInfo:
 
 
 class ClusterLookup:
-    """Looks documents up in the cluster mapping, one partition in memory at a time (LRU of
-    ``cache_partitions``): documents of one shard all live in the same partition."""
+    """Looks documents up in the cluster mapping, holding only the rows of the shards it was asked
+    about (LRU of ``cache_shards``). A mapping partition is sorted by source_file and written in row
+    groups of :data:`MAPPING_ROW_GROUP` rows, so a shard's rows are read from the row groups whose
+    source_file statistics include it, not the whole partition: memory O(rows of a shard), whatever
+    the size of the corpus or of a partition."""
 
-    def __init__(self, workdir: str | os.PathLike, cache_partitions: int = 2):
+    def __init__(self, workdir: str | os.PathLike, cache_shards: int = 2):
         self.dir = storage.join(str(workdir), "clusters")  # a local path or an fsspec URL
         meta_path = storage.join(self.dir, "_meta.json")
         if not storage.exists(meta_path):
             raise FileNotFoundError(f"{meta_path} missing: run the dedup cluster phase first")
         self.meta = storage.read_json(meta_path)
         self.partitions = int(self.meta["partitions"])
-        self.cache_partitions = max(1, cache_partitions)
-        self._cache: OrderedDict[int, dict[str, ClusterInfo]] = OrderedDict()
+        self.cache_shards = max(1, cache_shards)
+        self._cache: OrderedDict[str, dict[str, ClusterInfo]] = OrderedDict()
 
-    def _partition(self, p: int) -> dict[str, ClusterInfo]:
-        d = self._cache.get(p)
+    def _shard(self, source_file: str) -> dict[str, ClusterInfo]:
+        d = self._cache.get(source_file)
         if d is not None:
-            self._cache.move_to_end(p)
+            self._cache.move_to_end(source_file)
             return d
-        t = self._read(p)
+        t = self._read_shard(partition_of(source_file, self.partitions), source_file)
         cols = [t[c].to_pylist() for c in ("id", "cluster", "cluster_size", "verdict", "exact_cluster", "exact_cluster_size")]
         d = {i: ClusterInfo(c, s, v, ec, es) for i, c, s, v, ec, es in zip(*cols)}
-        self._cache[p] = d
-        while len(self._cache) > self.cache_partitions:
+        self._cache[source_file] = d
+        while len(self._cache) > self.cache_shards:
             self._cache.popitem(last=False)
         return d
 
     def get(self, doc_id: str, source_file: str | None = None) -> ClusterInfo | None:
         """The document's cluster info, or None when it is in no cluster."""
-        return self._partition(partition_of(source_file, self.partitions)).get(str(doc_id))
+        return self._shard(source_file or "").get(str(doc_id))
 
     def table(self) -> pa.Table:
         """The whole mapping (for reports and tests; not bounded)."""
@@ -392,3 +398,19 @@ class ClusterLookup:
         fs, path = storage.fs_of(storage.join(self.dir, f"part-{p:05d}.parquet"))
         with fs.open(path, "rb") as f:
             return pq.ParquetFile(f, pre_buffer=False).read(use_threads=False)
+
+    def _read_shard(self, p: int, source_file: str) -> pa.Table:
+        """Rows of partition ``p`` whose source_file is ``source_file`` ("" also matches a missing one)."""
+        fs, path = storage.fs_of(storage.join(self.dir, f"part-{p:05d}.parquet"))
+        with fs.open(path, "rb") as f:
+            pf = pq.ParquetFile(f, pre_buffer=False)
+            col = pf.schema_arrow.get_field_index("source_file")
+            parts = []
+            for g in range(pf.metadata.num_row_groups):
+                st = pf.metadata.row_group(g).column(col).statistics
+                if st is not None and st.has_min_max and not (st.min <= source_file <= st.max):
+                    if not (source_file == "" and (not st.has_null_count or st.null_count)):
+                        continue  # no row of this shard in the row group
+                t = pf.read_row_group(g, use_threads=False)
+                parts.append(t.filter(pc.equal(pc.fill_null(t["source_file"], ""), source_file)))
+        return pa.concat_tables(parts) if parts else MAPPING_SCHEMA.empty_table()

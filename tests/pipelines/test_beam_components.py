@@ -79,3 +79,86 @@ def test_beam_dedup_has_no_global_step():
 
     p.visit(V())
     assert any("Dedup:CC" in s for s in seen)
+
+
+class _Live(tuple):
+    """A node that counts how many of its kind are alive (freed by reference counting)."""
+
+    alive = 0
+    peak = 0
+
+    def __new__(cls, t):
+        o = super().__new__(cls, t)
+        _Live.alive += 1
+        _Live.peak = max(_Live.peak, _Live.alive)
+        return o
+
+    def __del__(self):
+        _Live.alive -= 1
+
+
+class _Paged:
+    """A re-iterable GroupByKey value that makes its elements on the fly, as a runner that pages a
+    large group through the state API does (Beam's FnApiRunner(use_state_iterables=True))."""
+
+    def __init__(self, n, make):
+        self.n, self.make = n, make
+
+    def __iter__(self):
+        return (self.make(i) for i in range(self.n))
+
+
+def _node(i):
+    return _Live((0, f"s{i // 1000:03d}.jsonl", i % 1000, f"d{i:06d}"))
+
+
+def test_beam_star_steps_hold_one_neighbour_at_a_time(monkeypatch):
+    """A node of degree 20,000 (a star root, a bucket of 20,000 members): large-star, small-star,
+    the label step and the (unverified) bucket step stream the group and hold O(1) of its elements,
+    so a worker's memory does not depend on a node's degree when the runner pages its groups."""
+    from corpusmill.pipelines import beam_dedup
+    from corpusmill.pipelines.beam_dedup import bucket_edges, large_star, small_star, star_label
+
+    n = 20_000
+    root = (0, "", -1, "a-root")  # smaller than every _node
+    top = (0, "zzz", 0, "z-top")  # larger than every _node
+    plain = beam_dedup.node
+    monkeypatch.setattr(beam_dedup, "node", lambda ident, survivor: _Live(plain(ident, survivor)))
+    middle = tuple(_node(n // 2))
+    cases = [  # (step, group, outputs)
+        (large_star, ((0, root), _Paged(n, _node)), n),  # root of a star: links every (larger) neighbour
+        (large_star, ((0, middle), _Paged(n, _node)), n // 2 - 1),  # neighbours on both sides
+        (small_star, ((0, top), _Paged(n, _node)), n),  # every neighbour smaller
+        (star_label, ((0, root), _Paged(n, _node)), 1),  # a converged root
+        (bucket_edges, (("b", 0, 1, 2), _Paged(n, lambda i: ((f"s{i % 7}", i, f"d{i}", 10 + i % 5), None))), n - 1),
+        (bucket_edges, (("x", 1, 2), _Paged(n, lambda i: ((f"s{i % 7}", i, f"d{i}", 10), None))), 2 * (n - 1)),
+    ]
+    for fn, item, want in cases:
+        _Live.alive = _Live.peak = 0
+        out = sum(1 for _ in fn(item))
+        assert out == want, fn.__name__
+        assert _Live.peak <= 4, (fn.__name__, _Live.peak)
+
+
+@pytest.mark.slow
+def test_beam_components_with_paged_groups():
+    """The rounds on Beam's runner with state-backed (paged, lazily re-iterated) GroupByKey values, on a
+    graph with a component through a third of the nodes: the same clusters as cluster_table."""
+    ident, near, exact, _ = random_graph(seed=7, n=600)
+    rows = {r["key"]: r for r in ident.to_pylist()}
+
+    def n(k):
+        r = rows[int(k)]
+        return node((r["source_file"], r["position"], r["id"], r["length"]), "first")
+
+    edges = [(0, n(a), n(b)) for a, b in near] + [(g, n(a), n(b)) for a, b in exact for g in (0, 1)]
+    ref = {r["id"]: ClusterInfo(r["cluster"], r["cluster_size"], r["verdict"], r["exact_cluster"], r["exact_cluster_size"])
+           for r in cluster_table(ident, near, exact, survivor="first").to_pylist()}
+
+    def check(got):
+        assert dict(got) == ref
+
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    with beam.Pipeline(runner=FnApiRunner(use_state_iterables=True)) as p:
+        assert_that(components(p | beam.Create(edges) | beam.Reshuffle(), "first"), check)

@@ -87,6 +87,29 @@ def test_components_equal_one_task_clusters(tmp_path, survivor, tasks, max_recor
         stats = [json.loads(p.read_text()) for p in (tmp_path / "cc" / "done").glob("*/*.json")]
         assert max(s.get("max_held", 0) for s in stats) <= max_records
         assert max_records < 2 * (len(near) + 2 * len(exact))
+        # labels and survivors hold chunks of nodes, not a partition's nodes
+        chunk = max(64, max_records // 32)
+        assert max(s.get("max_nodes_held", 0) for s in stats) <= 2 * chunk < len(ref) // tasks
+        assert sum(s.get("chunks", 0) for s in stats) > tasks and max(s.get("sub_ranges", 0) for s in stats) > 1
+
+
+def test_lookup_reads_the_shard_it_is_asked_about(tmp_path):
+    """The marker's look-up (per shard, by row-group statistics) finds every mapping row, documents
+    without a source_file included, in one large partition of several row groups."""
+    ident, near, exact, ranks = random_graph(seed=3)
+    write_workdir(tmp_path, ident, near, exact, ranks, "first")
+    run_components(tmp_path, 2, max_records=4000, rows_per_partition=1_000_000)
+    lk = ClusterLookup(tmp_path)
+    assert lk.partitions == 1
+    f = pq.ParquetFile(tmp_path / "clusters" / "part-00000.parquet")
+    assert f.metadata.num_row_groups > 1
+    rows = lk.table().to_pylist()
+    assert any(r["source_file"] is None for r in rows)
+    for r in rows:
+        info = lk.get(r["id"], r["source_file"])
+        assert (info.cluster, info.cluster_size, info.verdict, info.exact_cluster, info.exact_cluster_size) == (
+            r["cluster"], r["cluster_size"], r["verdict"], r["exact_cluster"], r["exact_cluster_size"])
+    assert lk.get("no-such-id", "shard1.jsonl") is None and len(lk._cache) <= 2
 
 
 @pytest.mark.parametrize("survivor", ["first", "longest"])
