@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from conftest import run_cli
+from conftest import run_cli_parallel
 
 RECIPE = """
 name: verify-{mode}
@@ -36,14 +36,15 @@ def rows(sql: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["true", "exact"])
 def test_beam_matches_datatrove_with_verification(shared_data, tmp_path, mode):
-    outs = {}
+    outs, commands = {}, []
     for engine in ("datatrove", "beam"):
         out = tmp_path / engine
         recipe = tmp_path / f"{engine}.yaml"
         recipe.write_text(RECIPE.format(mode=mode, data=shared_data, out=out))
         extra = ["--engine", "beam", "--direct_running_mode=in_memory"] if engine == "beam" else []
-        run_cli("curate", str(recipe), *extra)
+        commands.append(("curate", str(recipe), *extra))
         outs[engine] = out
+    run_cli_parallel(*commands)  # independent runs: side by side
     cols = {"curated": "id, dedup_cluster, dedup_cluster_size", "dropped": "id, status, stage, reason, dedup_cluster, dedup_cluster_size"}
     for part, c in cols.items():
         q = f"SELECT {c} FROM read_parquet('{{}}/{part}/*.parquet') ORDER BY id"

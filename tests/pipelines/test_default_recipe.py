@@ -1,16 +1,12 @@
-"""The default web recipe over all of ../shared/data: datatrove from the CLI, then Beam (local runner,
-2 worker processes) on the same input must give exactly the same corpus."""
+"""The default web recipe over all of ../shared/data: datatrove from the CLI (the session's reference run,
+``default_run`` in tests/conftest.py), then Beam (local runner, 2 worker processes, ``default_beam_run``)
+on the same input must give exactly the same corpus."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pytest
-from conftest import run_cli
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT = REPO / "examples" / "default.yaml"
 STAGE_ORDER = ["read", "extract", "language_id", "gopher_repetition", "gopher_quality", "c4", "fineweb",
                "stop_words", "token_ratio", "toxicity", "exact_dedup", "minhash_dedup"]
 
@@ -19,16 +15,9 @@ def rows(sql: str):
     return duckdb.sql(sql).fetchall()
 
 
-@pytest.fixture(scope="module")
-def datatrove_run(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("default") / "dt"
-    res = run_cli("curate", str(DEFAULT), "--data-root", str(shared_data), "--output", str(out), "--workers", "2")
-    return out, res
-
-
 @pytest.mark.slow
-def test_default_recipe_accounts_and_summarises(datatrove_run):
-    out, res = datatrove_run
+def test_default_recipe_accounts_and_summarises(default_run):
+    out, res = default_run.out, default_run
     man = rows(f"SELECT read, kept, dropped, errored, dropped_by FROM read_parquet('{out}/manifest/*.parquet')")
     assert len(man) == 16
     for read, kept, dropped, errored, by in man:
@@ -52,12 +41,9 @@ def test_default_recipe_accounts_and_summarises(datatrove_run):
 
 
 @pytest.mark.slow
-def test_beam_matches_datatrove_on_default_recipe(datatrove_run, shared_data, tmp_path):
-    dt, _ = datatrove_run
-    bm = tmp_path / "beam"
-    res = run_cli("curate", str(DEFAULT), "--engine", "beam", "--data-root", str(shared_data), "--output", str(bm),
-                  "--direct_running_mode=multi_processing", "--direct_num_workers=2")
-    assert "accounting: read" in res.stdout
+def test_beam_matches_datatrove_on_default_recipe(default_run, default_beam_run):
+    dt, bm = default_run.out, default_beam_run.out
+    assert "accounting: read" in default_beam_run.stdout
     kept = ("SELECT id, text, signals, language, language_score, toxicity, dedup_cluster, dedup_cluster_size "
             "FROM read_parquet('{}/curated/*.parquet') ORDER BY id")
     assert rows(kept.format(bm)) == rows(kept.format(dt))
@@ -70,11 +56,11 @@ def test_beam_matches_datatrove_on_default_recipe(datatrove_run, shared_data, tm
 
 
 @pytest.mark.slow
-def test_default_recipe_keeps_every_distinct_book(datatrove_run, shared_data):
+def test_default_recipe_keeps_every_distinct_book(default_run, shared_data):
     """Issue 16, point 7: books are split into chapters and only web text meets C4's and FineWeb's line
     rules, so every distinct book survives (Sherlock Holmes used to fail gopher_long_doc, News from
     Nowhere c4 curly_bracket); of two editions of one book, one is kept and the other is a duplicate."""
-    out, _ = datatrove_run
+    out = default_run.out
     kept = dict(rows(f"""SELECT source_file, count(*) FROM read_parquet('{out}/curated/*.parquet')
                          WHERE source_kind = 'book' GROUP BY ALL"""))
     dropped = rows(f"""SELECT source_file, stage, count(*) FROM read_parquet('{out}/dropped/*.parquet')

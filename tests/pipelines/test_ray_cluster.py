@@ -1,6 +1,7 @@
 """A real two-node Ray cluster on this machine (a head and a second node, each with its own temp
 directory and resources, both started with this checkout's Python so workers import this code): the
-default recipe with dedup through ``--executor ray`` gives the local executor's output."""
+default recipe with dedup through ``--executor ray`` gives the local executor's output (the session's
+reference run, ``default_run`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import REFERENCE_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT = REPO / "examples" / "default.yaml"
@@ -102,19 +104,14 @@ def q(sql: str):
 
 
 @pytest.mark.slow
-def test_default_recipe_on_two_node_ray_cluster_equals_local(ray_cluster, shared_data, tmp_path):
+def test_default_recipe_on_two_node_ray_cluster_equals_local(default_run, ray_cluster, shared_data, tmp_path):
     address, nodes, env = ray_cluster
     assert len(nodes) == 2 and any("head" in r for r in nodes) and any("node2" in r for r in nodes)
-    outs = {}
-    for executor, extra in (("local", {}), ("ray", {"RAY_ADDRESS": address})):
-        out = tmp_path / executor
-        res = subprocess.run([sys.executable, "-m", "corpusmill.cli", "curate", str(DEFAULT), "--data-root",
-                              str(shared_data), "--output", str(out), "--executor", executor, "--workers", "2",
-                              "--tasks", "4"], cwd=REPO, env=dict(env, **extra), capture_output=True, text=True,
-                             timeout=900)
-        assert res.returncode == 0, res.stderr[-6000:]
-        outs[executor] = out
-    local, ray = outs["local"], outs["ray"]
+    local, ray = default_run.out, tmp_path / "ray"  # the local executor's run: the session's reference
+    res = subprocess.run([sys.executable, "-m", "corpusmill.cli", "curate", str(DEFAULT), "--data-root",
+                          str(shared_data), "--output", str(ray), "--executor", "ray", *REFERENCE_ARGS],
+                         cwd=REPO, env=dict(env, RAY_ADDRESS=address), capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-6000:]
     for sql in (
         "SELECT id, md5(text), dedup_cluster, dedup_cluster_size FROM read_parquet('{}/curated/*.parquet') ORDER BY id",
         "SELECT id, stage, reason FROM read_parquet('{}/dropped/*.parquet') ORDER BY id",

@@ -1,27 +1,22 @@
-"""Object storage for real: a moto S3 server started by the test (tests/pipelines/conftest.py), read
-and written through s3fs by a full recipe run; the bucket's run equals the local run."""
+"""Object storage for real: a moto S3 server started by the test (tests/pipelines/s3_server.py), read
+and written through s3fs by a full recipe run; the bucket's run equals the local run (for the default
+recipe, the session's reference run ``default_run``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import REFERENCE_ARGS, run_cli, run_cli_parallel
 from s3_server import s3_server  # noqa: F401  (the fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 DIRS = ("warc", "wikipedia", "books", "webtext")
 
 
-def curate(recipe: Path, data_root: str, out: str, env: dict, *extra: str):
-    res = subprocess.run([sys.executable, "-m", "corpusmill.cli", "curate", str(recipe), "--data-root", data_root,
-                          "--output", out, "--workers", "2", "--tasks", "3", *extra], cwd=REPO,
-                         env=dict(os.environ, PYTHONPATH=str(REPO), **env), capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
-    return res
+def curate(recipe: Path, data_root: str, out: str, *flags: str) -> tuple[str, ...]:
+    return ("curate", str(recipe), "--data-root", data_root, "--output", out, *flags)
 
 
 def q(sql: str):
@@ -51,18 +46,24 @@ def bucket(s3_server, shared_data):
     return fs
 
 
+FLAGS = ("--workers", "2", "--tasks", "3")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", [
     pytest.param("mixed", id="no-dedup"),
     pytest.param("default", id="dedup"),
 ])
-def test_recipe_on_s3_equals_local(s3_server, bucket, shared_data, tmp_path, recipe):
-    _, env = s3_server
+def test_recipe_on_s3_equals_local(s3_server, bucket, shared_data, tmp_path, request, recipe):
     path = REPO / "examples" / f"{recipe}.yaml"
-    local = tmp_path / "local"
-    curate(path, str(shared_data), str(local), env)
     run = f"s3://corpusmill-test/run-{recipe}"
-    curate(path, "s3://corpusmill-test/data", run, env)
+    if recipe == "default":  # dedup (signatures, buckets, components, the marker) through fsspec
+        local = request.getfixturevalue("default_run").out  # the session's reference, with its flags
+        run_cli(*curate(path, "s3://corpusmill-test/data", run, *REFERENCE_ARGS), timeout=900)
+    else:  # two independent runs: side by side
+        local = tmp_path / "local"
+        run_cli_parallel(curate(path, str(shared_data), str(local), *FLAGS),
+                         curate(path, "s3://corpusmill-test/data", run, *FLAGS), timeout=900)
     fetched = tmp_path / "fetched"
     bucket.get(run.removeprefix("s3://") + "/", str(fetched), recursive=True)
     assert (fetched / "run.json").exists()

@@ -2,7 +2,8 @@
 
 Compared: every column of every curated and dropped row (ids, texts, signals, language, toxicity,
 dedup clusters, reasons, error texts, metadata) and the counts of every manifest row. Only timings,
-engine names and versions may differ. The datatrove-vs-Beam parity lives in tests/pipelines/test_beam.py.
+engine names and versions may differ. The first run is the session's reference run (``default_run`` in
+tests/conftest.py); the datatrove-vs-Beam parity lives in tests/pipelines/test_default_recipe.py.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import DEFAULT_RECIPE, REFERENCE_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT = REPO / "examples" / "default.yaml"
-RECIPE = DEFAULT if DEFAULT.exists() else REPO / "examples" / "mixed.yaml"
 
 def curate(recipe: Path, data_root: Path, out: Path, *extra: str, timeout: float = 900) -> None:
     cmd = [sys.executable, "-m", "corpusmill.cli", "curate", str(recipe), "--data-root", str(data_root), "--output", str(out), *extra]
@@ -69,19 +70,21 @@ def _check(snap: dict) -> None:
 
 
 @pytest.mark.slow
-def test_recipe_outputs_do_not_depend_on_workers_or_reruns(shared_data, tmp_path):
-    """examples/default.yaml (examples/mixed.yaml when it does not exist): 4 tasks on 2 workers, 1 task
-    on 1 worker, and the first again into a fresh directory, give identical outputs. default.yaml runs
-    every stage: language ID, every heuristic filter (signals of kept and dropped documents), toxicity,
-    exact and MinHash dedup (clusters and survivors)."""
-    curate(RECIPE, shared_data, tmp_path / "w2", "--tasks", "4", "--workers", "2")
-    curate(RECIPE, shared_data, tmp_path / "w1", "--tasks", "1", "--workers", "1")
-    curate(RECIPE, shared_data, tmp_path / "again", "--tasks", "4", "--workers", "2")
-    a = snapshot(tmp_path / "w2")
+def test_recipe_outputs_do_not_depend_on_workers_or_reruns(default_run, shared_data, tmp_path):
+    """examples/default.yaml: 4 tasks on 2 workers (the reference run), 1 task on 1 worker, and the first
+    again into a fresh directory, give identical outputs. default.yaml runs every stage: language ID, every
+    heuristic filter (signals of kept and dropped documents), toxicity, exact and MinHash dedup (clusters
+    and survivors). The two new runs are independent: they run side by side."""
+    runs = {"w1": ("--tasks", "1", "--workers", "1"), "again": REFERENCE_ARGS}
+    with ThreadPoolExecutor(len(runs)) as pool:
+        done = [pool.submit(curate, DEFAULT_RECIPE, shared_data, tmp_path / name, *flags) for name, flags in runs.items()]
+        for f in done:
+            f.result()
+    a = snapshot(default_run.out)
     _check(a)
-    if RECIPE == DEFAULT:  # make sure the comparison covers what the recipe computes
-        assert any(r["signals"] for r in a["curated"]) and any(r["signals"] for r in a["dropped"]), "signals recorded"
-        assert any(r["stage"] in ("exact_dedup", "minhash_dedup") for r in a["dropped"])
-        assert any(r["language"] for r in a["curated"])
+    # make sure the comparison covers what the recipe computes
+    assert any(r["signals"] for r in a["curated"]) and any(r["signals"] for r in a["dropped"]), "signals recorded"
+    assert any(r["stage"] in ("exact_dedup", "minhash_dedup") for r in a["dropped"])
+    assert any(r["language"] for r in a["curated"])
     assert_identical(a, snapshot(tmp_path / "w1"), "2 workers vs 1 worker")
     assert_identical(a, snapshot(tmp_path / "again"), "run vs rerun")
