@@ -56,7 +56,8 @@ def test_staged_models_keep_their_sidecars(s3_server, tmp_path, monkeypatch):
     tox, qual = staged[0].params["model_path"], staged[1].params["model"]
     assert tox.startswith("s3://staging/tmp/corpusmill-assets/") and tox.endswith("/toxicity_fasttext.ftz")
     names = sorted(p.rsplit("/", 1)[1] for p in fs.find("staging"))
-    assert names == ["quality_en.ftz", "quality_en.quality.json", "toxicity_fasttext.ftz", "toxicity_fasttext.metrics.json"]
+    assert names == ["quality_en.ftz", "quality_en.quality.json", "toxicity_fasttext.ftz", "toxicity_fasttext.linear.npz",
+        "toxicity_fasttext.metrics.json"]
     side = json.loads(fs.cat(qual.removeprefix("s3://").replace("quality_en.ftz", "quality_en.quality.json")))
     assert side == json.loads(QUALITY_MODEL.with_name("quality_en.quality.json").read_text())
 
@@ -88,5 +89,6 @@ def test_staging_to_a_local_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("CORPUSMILL_CACHE", str(tmp_path / "cache"))
     staged = stage_assets(_specs(), str(tmp_path / "tmp"))
     assert sorted(p.name for p in (tmp_path / "tmp").rglob("*") if p.is_file()) == [
-        "quality_en.ftz", "quality_en.quality.json", "toxicity_fasttext.ftz", "toxicity_fasttext.metrics.json"]
+        "quality_en.ftz", "quality_en.quality.json", "toxicity_fasttext.ftz", "toxicity_fasttext.linear.npz",
+        "toxicity_fasttext.metrics.json"]
     _same_stages(_specs(), staged)
