@@ -42,7 +42,13 @@ def cmd_train(args) -> int:
     _offline()
     need_parquet_column(need_matches(args.input, "--input"))
     from corpusmill.tokenizer.report import format_report
-    from corpusmill.tokenizer.train import train_tokenizer
+    from corpusmill.tokenizer.train import merge_kernel, train_tokenizer
+
+    # checked before any document is read (the learners would only refuse after counting)
+    if args.backend == "ours" and merge_kernel() is None:
+        raise UsageError("--backend ours needs numba's compiled merge loop (unset CORPUSMILL_JIT=0, or use --backend rustbpe)")
+    if args.backend == "rustbpe" and args.min_frequency > 1:
+        raise UsageError("--min-frequency needs --backend ours or hf (rustbpe has no such option)")
 
     meta = train_tokenizer(
         args.input, args.vocab_size, args.out, special_tokens=args.special_token, weights=args.weight,
