@@ -305,6 +305,20 @@ def _mapping(d: _Dir, task: int, tasks: int) -> dict:
 def run_task(workdir, phase: str, task: int, tasks: int, *, round: int = 0, survivor: str | None = None,
              max_records: int = DEFAULT_MAX_RECORDS, rows_per_partition: int = ROWS_PER_PARTITION) -> dict:
     """Run task ``task`` of ``tasks`` of one phase; writes ``cc/done/<phase>/t<task>.json`` (its stats)."""
+    # Arrow's default pool (mimalloc/jemalloc) keeps freed chunks: the peak RSS of a task grew with the
+    # corpus (survivors 179 -> 223 MB, 100 k -> 1 M) though the records held do not; the system pool
+    # keeps it flat (benchmarks/RESULTS.md, dedup growth, 1 M). Restored after the task.
+    prev = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        return _run_task(workdir, phase, task, tasks, round=round, survivor=survivor, max_records=max_records,
+                         rows_per_partition=rows_per_partition)
+    finally:
+        pa.set_memory_pool(prev)
+
+
+def _run_task(workdir, phase: str, task: int, tasks: int, *, round: int, survivor: str | None, max_records: int,
+              rows_per_partition: int) -> dict:
     d = _Dir(workdir)
     if phase == "prepare":  # one task, before init: no state of an earlier cluster run is reused
         if d.exists(d.p("cc")):

@@ -70,7 +70,10 @@ def test_components_equal_one_task_clusters(tmp_path, survivor, tasks, max_recor
     ident, near, exact, ranks = random_graph(seed=tasks)
     write_workdir(tmp_path, ident, near, exact, ranks, survivor)
     ref = {r["id"]: r for r in cluster_table(ident, near, exact, survivor=survivor).to_pylist()}
+    pool = pa.default_memory_pool()
     meta = run_components(tmp_path, tasks, max_records=max_records, rows_per_partition=500)
+    # the tasks run on Arrow's system pool (flat peak RSS) and give the caller's pool back
+    assert pa.default_memory_pool().backend_name == pool.backend_name
     got = mapping(tmp_path)
     assert got.keys() == ref.keys()
     for k, r in ref.items():
